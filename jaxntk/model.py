@@ -1,0 +1,141 @@
+r"""The one model of both papers: a shallow ReLU network with fixed output signs.
+
+.. math::
+
+    f(x) = c_{\mathrm{out}} \sum_{j=1}^{m} s_j \, a_j \, \mathrm{relu}(w_j \cdot x),
+    \qquad a_j \in \{\pm 1\}^C \text{ fixed}, \quad W = (w_1, \dots, w_m) \text{ trained}.
+
+The per-node scale ``s`` is what distinguishes the papers:
+
+* randomly masked neurons (Liao & Kyrillidis 2022, §2): a surrogate uses ``s = mask / keep_prob``;
+* asymmetrical node scaling (Caron et al. 2023, §1): ``s = sqrt(lam)`` with ``sum(lam) = 1``.
+
+Parameterizations (``init_params(..., parameterization=...)``):
+
+========  ===========================  ===========================  ==========================
+name      w_j at init                  c_out                        source
+========  ===========================  ===========================  ==========================
+"ntk"     N(0, init_scale^2 I)         1/sqrt(width)                the theory (Du et al. 2019)
+"code"    N(0, I/width)                1/sqrt(out_dim)              official MaskedNTK-TMLR code
+========  ===========================  ===========================  ==========================
+
+Because relu is positively homogeneous the two describe the same functions: with
+``w = w_ntk / sqrt(m)``, ``f_code(w) = f_ntk(w_ntk) / sqrt(C)``; gradient descent at learning rate
+``lr`` on the "code" weights is descent at ``m * lr`` on the "ntk" ones, so a fixed ``lr`` is a
+different effective step at every width there.
+
+``params`` is a dict pytree: ``"w"`` (width, in_dim) — the only trainable array —, ``"a"``
+(width, out_dim) fixed signs and ``"out_scale"`` (a 0-d array) fixed. Differentiate with respect to
+``params["w"]`` only (see ``jaxntk.train``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxntk import _validate
+
+PARAMETERIZATIONS = ("ntk", "code")
+
+
+class ShallowReLU(nn.Module):
+    """The network as a flax module. Its only parameter is ``w`` (width, in_dim).
+
+    The fixed output signs ``a``, the output scale and the per-node scale are call arguments, not
+    parameters, so ``jax.grad`` of ``apply`` with respect to the flax parameters is the gradient
+    with respect to W alone. ``x`` may be one example (in_dim,) or a batch (n, in_dim).
+    """
+
+    width: int
+    init_std: float = 1.0
+
+    @nn.compact
+    def __call__(self, x, a, out_scale, node_scale=None):
+        w = self.param(
+            "w", nn.initializers.normal(stddev=self.init_std), (self.width, x.shape[-1]), x.dtype
+        )
+        hidden = jax.nn.relu(x @ w.T)  # (..., width); relu'(0) = 0, so zeroed nodes stay dead
+        if node_scale is not None:
+            a = node_scale[:, None] * a  # scale the (width, C) signs: cheaper than the activations
+        return out_scale * (hidden @ a)
+
+
+def init_params(
+    key,
+    in_dim: int,
+    width: int,
+    out_dim: int = 1,
+    *,
+    parameterization: str = "ntk",
+    init_scale: float = 1.0,
+    dtype=None,
+) -> dict:
+    """Initial parameters of the shallow ReLU network.
+
+    Args:
+      key: a JAX PRNG key (``jax.random.key(seed)``).
+      in_dim: input dimension d.
+      width: number of hidden nodes m.
+      out_dim: number of outputs C.
+      parameterization: ``"ntk"`` or ``"code"`` (see the module docstring).
+      init_scale: kappa, the std of the "ntk" initialization. The official code stores kappa and
+        never uses it, so "code" accepts only 1.0.
+      dtype: floating dtype of the arrays (default: JAX's default float, float64 under x64).
+
+    Returns:
+      ``{"w": (width, in_dim), "a": (width, out_dim) in {-1, +1}, "out_scale": ()}``.
+    """
+    _validate.key(key)
+    in_dim = _validate.integer("in_dim", in_dim, minimum=1)
+    width = _validate.integer("width", width, minimum=1)
+    out_dim = _validate.integer("out_dim", out_dim, minimum=1)
+    _validate.choice("parameterization", parameterization, PARAMETERIZATIONS)
+    _validate.positive("init_scale", init_scale)
+    dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(f"dtype must be a floating dtype, got {dtype}")
+
+    if parameterization == "ntk":
+        init_std, out_scale = float(init_scale), 1.0 / math.sqrt(width)
+    else:
+        if init_scale != 1.0:
+            raise ValueError(
+                "init_scale applies to parameterization='ntk' only: the official code ignores "
+                f"kappa and draws W ~ N(0, 1/width); got init_scale={init_scale}"
+            )
+        init_std, out_scale = 1.0 / math.sqrt(width), 1.0 / math.sqrt(out_dim)
+
+    key_w, key_a = jax.random.split(key)
+    a = jax.random.rademacher(key_a, (width, out_dim)).astype(dtype)
+    variables = ShallowReLU(width, init_std).init(
+        key_w, jnp.zeros((in_dim,), dtype), a, jnp.asarray(out_scale, dtype)
+    )
+    return {"w": variables["params"]["w"], "a": a, "out_scale": jnp.asarray(out_scale, dtype)}
+
+
+def apply(params: dict, x, *, node_scale=None):
+    """The network's output ``out_scale * relu(x W^T) (node_scale * a)``.
+
+    Args:
+      params: from ``init_params``.
+      x: (n, in_dim) inputs, or one example (in_dim,).
+      node_scale: optional (width,) per-node scale s (masks/keep_prob, sqrt(lam)); default 1.
+
+    Returns:
+      (n, out_dim) outputs, or (out_dim,) for one example.
+    """
+    w = params["w"]
+    if x.shape[-1] != w.shape[1]:
+        raise ValueError(
+            f"x has {x.shape[-1]} features but the network was built for in_dim={w.shape[1]}"
+        )
+    if node_scale is not None and jnp.shape(node_scale) != (w.shape[0],):
+        raise ValueError(
+            f"node_scale must have shape (width,) = ({w.shape[0]},), got {jnp.shape(node_scale)}"
+        )
+    module = ShallowReLU(w.shape[0])
+    return module.apply({"params": {"w": w}}, x, params["a"], params["out_scale"], node_scale)

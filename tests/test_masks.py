@@ -1,0 +1,94 @@
+"""Mask statistics and the aggregation rule (masked_neurons.md §5 checks 1, 2 and 5)."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import unit_rows
+
+import jaxntk
+from jaxntk import masks
+
+
+@pytest.mark.parametrize("keep_prob", [0.1, 0.5, 0.8])
+@pytest.mark.parametrize("num_subnets", [1, 3, 10])
+def test_bernoulli_statistics(key, keep_prob, num_subnets):
+    width, draws = 2000, 64
+    batch = jax.vmap(lambda k: masks.bernoulli(k, num_subnets, width, keep_prob))(
+        jax.random.split(key, draws)
+    )
+    assert batch.shape == (draws, num_subnets, width)
+    assert set(np.unique(np.asarray(batch))) <= {0.0, 1.0}
+    # E[M] = xi: the mean of N Bernoulli draws is within 5 binomial standard errors.
+    n = batch.size
+    assert abs(float(batch.mean()) - keep_prob) < 5 * math.sqrt(keep_prob * (1 - keep_prob) / n)
+    # P(N_r > 0) = theta = 1 - (1 - xi)^K, over draws * width neurons.
+    theta = 1 - (1 - keep_prob) ** num_subnets
+    held = float((batch.sum(axis=1) > 0).mean())
+    m = draws * width
+    assert abs(held - theta) < 5 * math.sqrt(max(theta * (1 - theta), 1e-12) / m) + 1e-12
+
+
+@pytest.mark.parametrize("num_subnets", [1, 2, 7])
+def test_categorical_is_a_partition(key, num_subnets):
+    m = masks.categorical(key, num_subnets, 3000)
+    np.testing.assert_array_equal(m.sum(axis=0), np.ones(3000))
+    # each surrogate holds ~ width/K neurons: within 5 binomial standard deviations.
+    p = 1 / num_subnets
+    sd = math.sqrt(3000 * p * (1 - p))
+    assert np.all(np.abs(np.asarray(m.sum(axis=1)) - 3000 * p) <= 5 * sd + 1e-9)
+
+
+def test_categorical_surrogates_average_to_the_full_network(key):
+    # keep_prob = 1/K: (1/K) sum_l f_{M^l} = f exactly, since the masks partition the nodes.
+    k_p, k_x, k_m = jax.random.split(key, 3)
+    params = jaxntk.init_params(k_p, 6, 101, 3)
+    x = unit_rows(k_x, 20, 6)
+    num_subnets = 4
+    m = masks.categorical(k_m, num_subnets, 101)
+    outs = jax.vmap(lambda s: jaxntk.apply(params, x, node_scale=s))(m * num_subnets)
+    np.testing.assert_allclose(outs.mean(axis=0), jaxntk.apply(params, x), rtol=1e-12, atol=1e-14)
+
+
+def test_inverted_dropout_is_unbiased_with_the_stated_variance(key):
+    # E_M[f_M] = f and Var f_M = ((1 - xi)/xi) * out_scale^2 * sum_j relu(w_j.x)^2 (§5 check 2).
+    keep_prob, draws = 0.4, 20000
+    k_p, k_x, k_m = jax.random.split(key, 3)
+    params = jaxntk.init_params(k_p, 5, 300)
+    x = unit_rows(k_x, 1, 5)
+    m = masks.bernoulli(k_m, draws, 300, keep_prob)
+    outs = jax.vmap(lambda s: jaxntk.apply(params, x, node_scale=s)[0, 0])(m / keep_prob)
+    hidden = jax.nn.relu(params["w"] @ x[0])
+    var = (1 - keep_prob) / keep_prob * params["out_scale"] ** 2 * jnp.sum(hidden**2)
+    full = jaxntk.apply(params, x)[0, 0]
+    assert abs(float(outs.mean() - full)) < 5 * math.sqrt(float(var) / draws)
+    # sample variance of 20000 draws: relative standard error ~ sqrt(2/N) (kurtosis aside) = 1%.
+    assert float(outs.var()) == pytest.approx(float(var), rel=0.05)
+
+
+def test_aggregate_averages_holders_and_applies_the_unsampled_rule():
+    w = jnp.arange(8.0).reshape(4, 2) + 1.0
+    w_sub = jnp.stack([w + 10.0, w + 20.0])
+    m = jnp.array([[1.0, 1.0, 0.0, 0.0], [1.0, 0.0, 1.0, 0.0]])
+    kept = masks.aggregate(w, w_sub, m, unsampled="keep")
+    np.testing.assert_allclose(kept[0], w[0] + 15.0)  # both held it: the mean
+    np.testing.assert_allclose(kept[1], w[1] + 10.0)
+    np.testing.assert_allclose(kept[2], w[2] + 20.0)
+    np.testing.assert_array_equal(kept[3], w[3])  # nobody held it: unchanged, bit for bit
+    zeroed = masks.aggregate(w, w_sub, m, unsampled="zero")
+    np.testing.assert_array_equal(zeroed[:3], kept[:3])
+    np.testing.assert_array_equal(zeroed[3], jnp.zeros(2))
+
+
+def test_sample_dispatch_and_determinism(key):
+    np.testing.assert_array_equal(
+        masks.sample(key, "bernoulli", 3, 50, 0.3), masks.bernoulli(key, 3, 50, 0.3)
+    )
+    np.testing.assert_array_equal(
+        masks.sample(key, "categorical", 3, 50), masks.categorical(key, 3, 50)
+    )
+    assert not np.array_equal(
+        masks.bernoulli(key, 3, 50, 0.5), masks.bernoulli(jax.random.key(1), 3, 50, 0.5)
+    )
