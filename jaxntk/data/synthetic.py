@@ -1,0 +1,36 @@
+"""Synthetic data drawn from a key.
+
+``unit_norm_regression`` stands in for the masked-neurons paper's data (Liao & Kyrillidis 2022,
+§4): 2048-dimensional ResNet50 features of CIFAR-10 with the fine-tuned head's 10 logits as targets,
+preprocessed by the official ``load_data`` (rows to unit L2 norm, targets divided by max |y|).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxntk import _validate
+
+
+def unit_norm_regression(key, n: int, in_dim: int, out_dim: int = 10, *, dtype=None):
+    r"""Unit-norm inputs and smooth targets scaled to max |y| = 1.
+
+    x_i = g_i / ||g_i|| with g_i ~ N(0, I_d); y = tanh(sqrt(d) X T) with T ~ N(0, I/d) (d x C),
+    then y / max |y| as the official ``load_data`` does. No two x_i are parallel (almost surely),
+    so the infinite-width NTK Gram is positive definite.
+
+    Returns:
+      ``(x, y)`` of shapes (n, in_dim) and (n, out_dim).
+    """
+    _validate.key(key)
+    n = _validate.integer("n", n, minimum=1)
+    in_dim = _validate.integer("in_dim", in_dim, minimum=1)
+    out_dim = _validate.integer("out_dim", out_dim, minimum=1)
+    dtype = dtype or jnp.zeros(()).dtype
+    key_x, key_t = jax.random.split(key)
+    g = jax.random.normal(key_x, (n, in_dim), dtype)
+    x = g / jnp.linalg.norm(g, axis=1, keepdims=True)
+    teacher = jax.random.normal(key_t, (in_dim, out_dim), dtype)  # x . t ~ N(0, 1) for unit x
+    y = jnp.tanh(x @ teacher)
+    return x, y / jnp.max(jnp.abs(y))

@@ -1,0 +1,58 @@
+"""The package imports cleanly in both environments; in the nt one neural-tangents takes our apply.
+
+neural-tangents 0.6.5 cannot import on current JAX (google/neural-tangents#209), so importing
+jaxntk must never import it, and must not touch jax.config.
+"""
+
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+from helpers import unit_rows
+
+import jaxntk
+from conftest import REQUIRE_NT
+
+
+def test_import_does_not_load_neural_tangents_or_change_config():
+    code = (
+        "import sys, jax; before = (jax.config.jax_enable_x64, jax.config.jax_numpy_rank_promotion);"
+        "import jaxntk;"
+        "assert 'neural_tangents' not in sys.modules, 'jaxntk imported neural_tangents';"
+        "assert 'tensorflow' not in sys.modules, 'jaxntk imported tensorflow';"
+        "assert (jax.config.jax_enable_x64, jax.config.jax_numpy_rank_promotion) == before;"
+        "print('ok')"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+@pytest.mark.skipif(not REQUIRE_NT, reason="only the nt environment pins JAX")
+def test_nt_environment_is_the_pinned_stack(nt):
+    assert jax.__version__ == "0.4.23"
+    assert nt.__version__ == "0.6.5" if hasattr(nt, "__version__") else True
+    assert np.__version__.startswith("1.")
+
+
+def test_neural_tangents_takes_the_flax_apply(nt, key):
+    # The empirical NTK of f(x) = out_scale sum_j s_j a_j relu(w_j.x) w.r.t. W is
+    # out_scale^2 (x.x') sum_j s_j^2 a_j^2 1[w_j.x > 0] 1[w_j.x' > 0] (one output, a_j^2 = 1).
+    k_p, k_x, k_s = jax.random.split(key, 3)
+    params = jaxntk.init_params(k_p, 5, 40)
+    x = unit_rows(k_x, 7, 5)
+    s = jax.random.uniform(k_s, (40,))
+
+    def f(w, inputs):
+        return jaxntk.apply({**params, "w": w}, inputs, node_scale=s)
+
+    kernel = nt.empirical_ntk_fn(f, trace_axes=(), vmap_axes=0)(x, None, params["w"])
+    active = np.asarray(x @ params["w"].T > 0, np.float64)
+    want = float(params["out_scale"]) ** 2 * (np.asarray(x) @ np.asarray(x).T) * (
+        active @ np.diag(np.asarray(s) ** 2) @ active.T
+    )
+    np.testing.assert_allclose(np.asarray(kernel)[..., 0, 0], want, rtol=1e-10, atol=1e-14)
