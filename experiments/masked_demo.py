@@ -138,11 +138,14 @@ def report(results: dict, cfg: Config) -> str:
     lines = [header, "-" * len(header)]
     mean = results["loss"].mean(axis=1)  # (method, round)
     for r in range(cfg.num_rounds + 1):
-        lines.append(f"{r:5d} | " + " | ".join(f"{v:.4g}".rjust(len(n)) for v, n in zip(mean[:, r], names)))
+        lines.append(
+            f"{r:5d} | " + " | ".join(f"{v:.4g}".rjust(len(n)) for v, n in zip(mean[:, r], names))
+        )
     dead = results["dead_fraction"][:, :, -1].mean(axis=1)
-    lines.append("dead neurons after the last round: " + ", ".join(
-        f"{n}: {d:.1%}" for n, d in zip(names, dead)
-    ))
+    lines.append(
+        "dead neurons after the last round: "
+        + ", ".join(f"{n}: {d:.1%}" for n, d in zip(names, dead))
+    )
     return "\n".join(lines)
 
 

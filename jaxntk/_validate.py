@@ -106,7 +106,8 @@ def float_matrix(name: str, value, *, dtype=None, ncols: int | None = None, nrow
         raise ValueError(f"{name} must be 2-D (rows, columns), got shape {value.shape}{hint}")
     if not jnp.issubdtype(value.dtype, jnp.floating):
         raise ValueError(
-            f"{name} must hold floats, got dtype {value.dtype}; cast with {name}.astype(jnp.float32)"
+            f"{name} must hold floats, got dtype {value.dtype}; "
+            f"cast with {name}.astype(jnp.float32)"
         )
     if dtype is not None and value.dtype != dtype:
         raise ValueError(
@@ -118,5 +119,7 @@ def float_matrix(name: str, value, *, dtype=None, ncols: int | None = None, nrow
     if ncols is not None and value.shape[1] != ncols:
         raise ValueError(f"{name} must have {ncols} columns, got shape {value.shape}")
     if nrows is not None and value.shape[0] != nrows:
-        raise ValueError(f"{name} must have {nrows} rows (one per example), got shape {value.shape}")
+        raise ValueError(
+            f"{name} must have {nrows} rows (one per example), got shape {value.shape}"
+        )
     finite_array(name, value)

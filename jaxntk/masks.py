@@ -73,6 +73,8 @@ def aggregate(w, w_sub, masks, *, unsampled: str = "keep"):
     _validate.choice("unsampled", unsampled, UNSAMPLED_RULES)
     holders = jnp.sum(masks, axis=0)  # N_j
     held = holders > 0
-    mean_delta = jnp.einsum("kj,kjd->jd", masks, w_sub - w[None]) / jnp.where(held, holders, 1)[:, None]
+    mean_delta = (
+        jnp.einsum("kj,kjd->jd", masks, w_sub - w[None]) / jnp.where(held, holders, 1)[:, None]
+    )
     fallback = w if unsampled == "keep" else jnp.zeros_like(w)
     return jnp.where(held[:, None], w + mean_delta, fallback)

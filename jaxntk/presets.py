@@ -21,7 +21,9 @@ def multi_sample_dropout(
     return MaskedConfig(num_subnets, keep_prob, 1, lr, num_rounds, mask="bernoulli", **overrides)
 
 
-def ist(num_subnets: int, local_steps: int, lr: float, num_rounds: int, **overrides) -> MaskedConfig:
+def ist(
+    num_subnets: int, local_steps: int, lr: float, num_rounds: int, **overrides
+) -> MaskedConfig:
     """Independent Subnet Training: categorical masks (a partition), keep_prob = 1/K."""
     return MaskedConfig(
         num_subnets, None, local_steps, lr, num_rounds, mask="categorical", **overrides

@@ -69,7 +69,9 @@ class MaskedConfig:
         _validate.choice("loss", self.loss, losses.LOSSES)
         if self.keep_prob is None:
             if self.mask == "bernoulli":
-                raise ValueError("keep_prob is required for Bernoulli masks: pass a value in (0, 1]")
+                raise ValueError(
+                    "keep_prob is required for Bernoulli masks: pass a value in (0, 1]"
+                )
         else:
             _validate.probability("keep_prob", self.keep_prob)
 
@@ -131,9 +133,9 @@ def round_masks(key, params: dict, cfg: MaskedConfig):
     w = params["w"]
     structure = _Structure.of(cfg)
     keep_prob = jnp.asarray(cfg.surrogate_keep_prob, w.dtype)
-    return jax.vmap(
-        lambda r: _round_masks(key, r, w.shape[0], keep_prob, structure, w.dtype)
-    )(jnp.arange(cfg.num_rounds))
+    return jax.vmap(lambda r: _round_masks(key, r, w.shape[0], keep_prob, structure, w.dtype))(
+        jnp.arange(cfg.num_rounds)
+    )
 
 
 def _check_data(params, x, y, node_scale) -> None:

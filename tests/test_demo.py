@@ -1,4 +1,4 @@
-"""The main-job demo at smoke size: outputs written, shapes right, the effects point the right way."""
+"""The main-job demo at smoke size: outputs written, shapes right, right effects."""
 
 import json
 

@@ -11,19 +11,21 @@ import sys
 import jax
 import numpy as np
 import pytest
-from helpers import unit_rows
 
 import jaxntk
+
 from conftest import REQUIRE_NT
+from helpers import unit_rows
 
 
 def test_import_does_not_load_neural_tangents_or_change_config():
     code = (
-        "import sys, jax; before = (jax.config.jax_enable_x64, jax.config.jax_numpy_rank_promotion);"
+        "import sys, jax; cfg = jax.config;"
+        "before = (cfg.jax_enable_x64, cfg.jax_numpy_rank_promotion);"
         "import jaxntk;"
         "assert 'neural_tangents' not in sys.modules, 'jaxntk imported neural_tangents';"
         "assert 'tensorflow' not in sys.modules, 'jaxntk imported tensorflow';"
-        "assert (jax.config.jax_enable_x64, jax.config.jax_numpy_rank_promotion) == before;"
+        "assert (cfg.jax_enable_x64, cfg.jax_numpy_rank_promotion) == before;"
         "print('ok')"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
@@ -52,7 +54,9 @@ def test_neural_tangents_takes_the_flax_apply(nt, key):
 
     kernel = nt.empirical_ntk_fn(f, trace_axes=(), vmap_axes=0)(x, None, params["w"])
     active = np.asarray(x @ params["w"].T > 0, np.float64)
-    want = float(params["out_scale"]) ** 2 * (np.asarray(x) @ np.asarray(x).T) * (
-        active @ np.diag(np.asarray(s) ** 2) @ active.T
+    want = (
+        float(params["out_scale"]) ** 2
+        * (np.asarray(x) @ np.asarray(x).T)
+        * (active @ np.diag(np.asarray(s) ** 2) @ active.T)
     )
     np.testing.assert_allclose(np.asarray(kernel)[..., 0, 0], want, rtol=1e-10, atol=1e-14)

@@ -6,10 +6,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import unit_rows
 
 import jaxntk
 from jaxntk import masks
+
+from helpers import unit_rows
 
 
 @pytest.mark.parametrize("keep_prob", [0.1, 0.5, 0.8])

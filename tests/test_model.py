@@ -6,9 +6,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import numpy_forward, unit_rows
 
 import jaxntk
+
+from helpers import numpy_forward, unit_rows
 
 
 @pytest.mark.parametrize("out_dim", [1, 10])

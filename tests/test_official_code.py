@@ -10,9 +10,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import unit_rows
 
 import jaxntk
+
+from helpers import unit_rows
 
 
 def official_ist(W, a, X, Y, round_masks, keep_prob, lr, local_steps):
@@ -52,13 +53,15 @@ def official_ist(W, a, X, Y, round_masks, keep_prob, lr, local_steps):
     return np.array(error_hist), np.array(error_local), W
 
 
-@pytest.mark.parametrize(
-    ("dtype", "rtol"), [(jnp.float64, 1e-10), (jnp.float32, 1e-5)]
-)
+@pytest.mark.parametrize(("dtype", "rtol"), [(jnp.float64, 1e-10), (jnp.float32, 1e-5)])
 @pytest.mark.parametrize(
     ("mask", "num_subnets", "keep_prob", "local_steps"),
-    [("bernoulli", 1, 0.5, 3), ("bernoulli", 3, 0.5, 4), ("bernoulli", 10, 0.3, 2),
-     ("categorical", 4, None, 3)],
+    [
+        ("bernoulli", 1, 0.5, 3),
+        ("bernoulli", 3, 0.5, 4),
+        ("bernoulli", 10, 0.3, 2),
+        ("categorical", 4, None, 3),
+    ],
 )
 def test_matches_official_algorithm(key, dtype, rtol, mask, num_subnets, keep_prob, local_steps):
     k_p, k_x, k_y, k_t = jax.random.split(key, 4)
@@ -68,16 +71,27 @@ def test_matches_official_algorithm(key, dtype, rtol, mask, num_subnets, keep_pr
     y = logits / jnp.max(jnp.abs(logits))  # load_data: Y / max|Y|
     params = jaxntk.init_params(k_p, d, width, out_dim, parameterization="code", dtype=dtype)
     cfg = jaxntk.MaskedConfig(
-        num_subnets, keep_prob, local_steps, lr, rounds, mask=mask, unsampled="zero",
+        num_subnets,
+        keep_prob,
+        local_steps,
+        lr,
+        rounds,
+        mask=mask,
+        unsampled="zero",
         loss="half_mean",
     )
     trained, hist = jaxntk.train_masked(k_t, params, x, y, cfg)
 
     all_masks = np.asarray(jaxntk.round_masks(k_t, params, cfg))
     hist_ref, local_ref, W_ref = official_ist(
-        np.asarray(params["w"], np.float64).T, np.asarray(params["a"], np.float64),
-        np.asarray(x, np.float64), np.asarray(y, np.float64),
-        all_masks, cfg.surrogate_keep_prob, lr, local_steps,
+        np.asarray(params["w"], np.float64).T,
+        np.asarray(params["a"], np.float64),
+        np.asarray(x, np.float64),
+        np.asarray(y, np.float64),
+        all_masks,
+        cfg.surrogate_keep_prob,
+        lr,
+        local_steps,
     )
     np.testing.assert_allclose(hist.loss, hist_ref, rtol=rtol)
     np.testing.assert_allclose(hist.local_loss, local_ref, rtol=rtol)

@@ -6,11 +6,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import regression_data
 
 import jaxntk
 from jaxntk import losses, presets
 from jaxntk.train import _train_masked
+
+from helpers import regression_data
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def problem(key):
 
 
 def plain_gd(params, x, y, lr, steps, loss="half_sum"):
-    """Reference: w <- w - lr * grad, written without optax; returns (w, losses before each step)."""
+    """Reference w <- w - lr * grad without optax; returns (w, losses before each step)."""
     loss_fn = losses.get(loss)
     value_and_grad = jax.value_and_grad(lambda w: loss_fn(jaxntk.apply({**params, "w": w}, x), y))
     w, values = params["w"], []
@@ -37,7 +38,9 @@ def plain_gd(params, x, y, lr, steps, loss="half_sum"):
 def test_keep_one_single_subnet_is_plain_gd(key, problem, loss):
     params, x, y = problem
     rounds, tau, lr = 3, 4, 0.05
-    trained, hist = jaxntk.train_masked(key, params, x, y, presets.full_gd(tau, lr, rounds, loss=loss))
+    trained, hist = jaxntk.train_masked(
+        key, params, x, y, presets.full_gd(tau, lr, rounds, loss=loss)
+    )
     w_ref, values = plain_gd(params, x, y, lr, rounds * tau, loss)
     np.testing.assert_allclose(trained["w"], w_ref, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(hist.local_loss.ravel(), values, rtol=1e-12)
@@ -93,6 +96,7 @@ def test_ist_with_one_local_step_sums_the_local_updates(key, problem):
     m = jaxntk.round_masks(key, params, cfg)[0]
     total = jnp.zeros_like(params["w"])
     for mask in m:
+
         def surrogate_loss(w, mask=mask):
             return losses.half_sum(jaxntk.apply({**params, "w": w}, x, node_scale=4.0 * mask), y)
 
@@ -151,7 +155,9 @@ def test_no_retrace_for_new_arrays_lr_or_keep_prob(key, problem):
     size = _train_masked._cache_size()
     other = jaxntk.init_params(jax.random.key(9), 6, 64, 2)
     jaxntk.train_masked(jax.random.key(1), other, x + 0.0, y * 2.0, cfg)
-    jaxntk.train_masked(key, params, x, y, jaxntk.MaskedConfig(3, 0.3, 2, 0.05, 3, loss="half_mean"))
+    jaxntk.train_masked(
+        key, params, x, y, jaxntk.MaskedConfig(3, 0.3, 2, 0.05, 3, loss="half_mean")
+    )
     assert _train_masked._cache_size() == size
 
 
@@ -193,6 +199,9 @@ def test_plateau_falls_with_num_subnets_and_rises_with_local_steps(key):
     t5 = plateau(key, 5, 5)
     assert t5 > 1.3 * k5
     full = jaxntk.train_masked(
-        key, jaxntk.init_params(key, 10, 1000), *regression_data(key, 40, 10), presets.full_gd(1, 0.1, 300)
+        key,
+        jaxntk.init_params(key, 10, 1000),
+        *regression_data(key, 40, 10),
+        presets.full_gd(1, 0.1, 300),
     )[1].loss[-1]
     assert float(full) < 0.1 * k10  # full GD converges far below every masked plateau

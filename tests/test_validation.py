@@ -65,13 +65,19 @@ def test_bad_init(change, message):
 def _bad_data(params, x, y):
     return {
         "x with the wrong feature count": (
-            x[:, :2], y, "x must have 3 columns, got shape \\(5, 2\\)"),
+            x[:, :2],
+            y,
+            "x must have 3 columns, got shape \\(5, 2\\)",
+        ),
         "1-D y": (x, y[:, 0], "y must be 2-D .* use y\\[:, None\\]"),
         "y with the wrong row count": (x, y[:3], "y must have 5 rows"),
         "y with the wrong output count": (x, y[:, :1], "y must have 2 columns"),
         "integer x": (x.astype(jnp.int32), y, "x must hold floats, got dtype int32"),
         "float32 x for float64 weights": (
-            x.astype(jnp.float32), y, "x has dtype float32 but the weights are float64"),
+            x.astype(jnp.float32),
+            y,
+            "x has dtype float32 but the weights are float64",
+        ),
         "NaN in x": (x.at[1, 1].set(jnp.nan), y, "x holds 1 NaN/inf value"),
         "inf in y": (x, y.at[0, 0].set(jnp.inf), "y holds 1 NaN/inf value"),
         "empty data": (x[:0], y[:0], "x is empty"),
