@@ -8,7 +8,7 @@ VENV_NT ?= .venv-nt
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 PYTEST_FLAGS ?= -q
 
-.PHONY: all demo test test-default test-nt venv venv-nt clean
+.PHONY: all demo test test-default test-nt bench venv venv-nt clean
 
 all: test
 
@@ -40,6 +40,11 @@ test-default: $(VENV)/.installed
 
 test-nt: $(VENV_NT)/.installed
 	JAXNTK_REQUIRE_NT=1 $(VENV_NT)/bin/python -m pytest $(PYTEST_FLAGS)
+
+# Benchmarks (not tests): timings go here, never into the suite.
+bench: $(VENV)/.installed $(VENV_NT)/.installed
+	$(VENV)/bin/python -m benchmarks.ntk_backends
+	$(VENV_NT)/bin/python -m benchmarks.ntk_backends
 
 clean:
 	rm -rf $(VENV) $(VENV_NT) results .pytest_cache

@@ -4,7 +4,7 @@ The model (both papers): f(x) = out_scale * sum_j s_j a_j relu(w_j . x), see ``j
 Importing jaxntk never changes ``jax.config`` and never imports neural-tangents.
 """
 
-from jaxntk import losses, masks, presets
+from jaxntk import losses, masks, ntk, presets
 from jaxntk.model import ShallowReLU, apply, init_params
 from jaxntk.train import MaskedConfig, MaskedHistory, round_masks, train_masked
 
@@ -18,6 +18,7 @@ __all__ = [
     "init_params",
     "losses",
     "masks",
+    "ntk",
     "presets",
     "round_masks",
     "train_masked",
