@@ -4,13 +4,26 @@ The model (both papers): f(x) = out_scale * sum_j s_j a_j relu(w_j . x), see ``j
 Importing jaxntk never changes ``jax.config`` and never imports neural-tangents.
 """
 
-from jaxntk import losses, masks, ntk, presets
+from jaxntk import losses, masks, ntk, presets, scaling, transfer
+from jaxntk.gd import GDConfig, GDHistory, train_gd
 from jaxntk.model import ShallowReLU, apply, init_params
+from jaxntk.prune import PruneCurve, prune_curve
 from jaxntk.train import MaskedConfig, MaskedHistory, round_masks, train_masked
+from jaxntk.transfer import HeadConfig, TransferCurve, transfer_curve
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "GDConfig",
+    "GDHistory",
+    "HeadConfig",
+    "PruneCurve",
+    "TransferCurve",
+    "prune_curve",
+    "scaling",
+    "train_gd",
+    "transfer",
+    "transfer_curve",
     "MaskedConfig",
     "MaskedHistory",
     "ShallowReLU",

@@ -123,3 +123,17 @@ def float_matrix(name: str, value, *, dtype=None, ncols: int | None = None, nrow
             f"{name} must have {nrows} rows (one per example), got shape {value.shape}"
         )
     finite_array(name, value)
+
+
+def model_data(params, x, y, node_scale=None, *, names=("x", "y")) -> None:
+    """Inputs/targets matching the network of ``params``, and an optional (width,) node scale."""
+    w, a = params["w"], params["a"]
+    float_matrix(names[0], x, dtype=w.dtype, ncols=w.shape[1])
+    float_matrix(names[1], y, dtype=w.dtype, ncols=a.shape[1], nrows=x.shape[0])
+    if node_scale is not None:
+        if jnp.shape(node_scale) != (w.shape[0],):
+            raise ValueError(
+                f"node_scale must have shape (width,) = ({w.shape[0]},), "
+                f"got {jnp.shape(node_scale)}"
+            )
+        finite_array("node_scale", node_scale)

@@ -10,6 +10,9 @@ The per-node scale ``s`` is what distinguishes the papers:
 * randomly masked neurons (Liao & Kyrillidis 2022, §2): a surrogate uses ``s = mask / keep_prob``;
 * asymmetrical node scaling (Caron et al. 2023, §1): ``s = sqrt(lam)`` with ``sum(lam) = 1``.
 
+The input may be multiplied by a fixed ``in_scale`` first (the official asymmetric-scaling code's
+1/sqrt(d) input layer): f(x) = c_out sum_j s_j a_j relu(w_j . (in_scale x)).
+
 Parameterizations (``init_params(..., parameterization=...)``):
 
 ========  ===========================  ===========================  ==========================
@@ -17,7 +20,17 @@ name      w_j at init                  c_out                        source
 ========  ===========================  ===========================  ==========================
 "ntk"     N(0, init_scale^2 I)         1/sqrt(width)                the theory (Du et al. 2019)
 "code"    N(0, I/width)                1/sqrt(out_dim)              official MaskedNTK-TMLR code
+"scaled"  N(0, init_scale^2 I)         1                            node-scaling theory (below)
+"asym_    N(0, 2 I), in_scale          1                            official asymmetrical_
+code"     1/sqrt(in_dim)                                            scaling code
 ========  ===========================  ===========================  ==========================
+
+"scaled" and "asym_code" are meant for node scales ``s = sqrt(lam)`` with ``sum(lam) = 1``
+(``jaxntk.scaling.node_scales``): lam = 1/m already carries the NTK parameterization's 1/sqrt(m),
+so "scaled" with lam = 1/m *is* "ntk" (same key, same function), and "ntk" with a node scale
+sqrt(lam) would apply 1/sqrt(m) twice. "asym_code" reproduces the official code's numbers: its
+gradients, weight movements and NTK are w.r.t. the N(0, 2I) weights behind the 1/sqrt(d) input
+layer (an NTK 1/d of "scaled"'s on the same inputs).
 
 Because relu is positively homogeneous the two describe the same functions: with
 ``w = w_ntk / sqrt(m)``, ``f_code(w) = f_ntk(w_ntk) / sqrt(C)``; gradient descent at learning rate
@@ -25,8 +38,8 @@ Because relu is positively homogeneous the two describe the same functions: with
 different effective step at every width there.
 
 ``params`` is a dict pytree: ``"w"`` (width, in_dim) — the only trainable array —, ``"a"``
-(width, out_dim) fixed signs and ``"out_scale"`` (a 0-d array) fixed. Differentiate with respect to
-``params["w"]`` only (see ``jaxntk.train``).
+(width, out_dim) fixed signs, ``"out_scale"`` and ``"in_scale"`` (0-d arrays) fixed.
+Differentiate with respect to ``params["w"]`` only (see ``jaxntk.train``).
 """
 
 from __future__ import annotations
@@ -39,7 +52,9 @@ import jax.numpy as jnp
 
 from jaxntk import _validate
 
-PARAMETERIZATIONS = ("ntk", "code")
+PARAMETERIZATIONS = ("ntk", "code", "scaled", "asym_code")
+# Parameterizations meant for node scales sqrt(lam), sum(lam) = 1 (output scale 1).
+NODE_SCALED = ("scaled", "asym_code")
 
 
 class ShallowReLU(nn.Module):
@@ -54,10 +69,12 @@ class ShallowReLU(nn.Module):
     init_std: float = 1.0
 
     @nn.compact
-    def __call__(self, x, a, out_scale, node_scale=None):
+    def __call__(self, x, a, out_scale, node_scale=None, in_scale=None):
         w = self.param(
             "w", nn.initializers.normal(stddev=self.init_std), (self.width, x.shape[-1]), x.dtype
         )
+        if in_scale is not None:
+            x = x * in_scale
         hidden = jax.nn.relu(x @ w.T)  # (..., width); relu'(0) = 0, so zeroed nodes stay dead
         if node_scale is not None:
             a = node_scale[:, None] * a  # scale the (width, C) signs: cheaper than the activations
@@ -81,13 +98,15 @@ def init_params(
       in_dim: input dimension d.
       width: number of hidden nodes m.
       out_dim: number of outputs C.
-      parameterization: ``"ntk"`` or ``"code"`` (see the module docstring).
-      init_scale: kappa, the std of the "ntk" initialization. The official code stores kappa and
-        never uses it, so "code" accepts only 1.0.
+      parameterization: ``"ntk"``, ``"code"``, ``"scaled"`` or ``"asym_code"`` (see the module
+        docstring).
+      init_scale: kappa, the std of the "ntk" and "scaled" initializations. The official codes
+        fix their own, so "code" and "asym_code" accept only 1.0.
       dtype: floating dtype of the arrays (default: JAX's default float, float64 under x64).
 
     Returns:
-      ``{"w": (width, in_dim), "a": (width, out_dim) in {-1, +1}, "out_scale": ()}``.
+      ``{"w": (width, in_dim), "a": (width, out_dim) in {-1, +1}, "out_scale": (),
+      "in_scale": ()}``.
     """
     _validate.key(key)
     in_dim = _validate.integer("in_dim", in_dim, minimum=1)
@@ -99,29 +118,39 @@ def init_params(
     if not jnp.issubdtype(dtype, jnp.floating):
         raise ValueError(f"dtype must be a floating dtype, got {dtype}")
 
+    if parameterization in ("code", "asym_code") and init_scale != 1.0:
+        raise ValueError(
+            f"init_scale applies to parameterization='ntk' or 'scaled' only: {parameterization!r} "
+            f"fixes its own initialization as the official code does; got init_scale={init_scale}"
+        )
+    in_scale = 1.0
     if parameterization == "ntk":
         init_std, out_scale = float(init_scale), 1.0 / math.sqrt(width)
-    else:
-        if init_scale != 1.0:
-            raise ValueError(
-                "init_scale applies to parameterization='ntk' only: the official code ignores "
-                f"kappa and draws W ~ N(0, 1/width); got init_scale={init_scale}"
-            )
+    elif parameterization == "code":
         init_std, out_scale = 1.0 / math.sqrt(width), 1.0 / math.sqrt(out_dim)
+    elif parameterization == "scaled":
+        init_std, out_scale = float(init_scale), 1.0
+    else:  # asym_code: x / sqrt(d) input layer, He-style N(0, 2 I) first layer
+        init_std, out_scale, in_scale = math.sqrt(2.0), 1.0, 1.0 / math.sqrt(in_dim)
 
     key_w, key_a = jax.random.split(key)
     a = jax.random.rademacher(key_a, (width, out_dim)).astype(dtype)
     variables = ShallowReLU(width, init_std).init(
         key_w, jnp.zeros((in_dim,), dtype), a, jnp.asarray(out_scale, dtype)
     )
-    return {"w": variables["params"]["w"], "a": a, "out_scale": jnp.asarray(out_scale, dtype)}
+    return {
+        "w": variables["params"]["w"],
+        "a": a,
+        "out_scale": jnp.asarray(out_scale, dtype),
+        "in_scale": jnp.asarray(in_scale, dtype),
+    }
 
 
 def apply(params: dict, x, *, node_scale=None):
-    """The network's output ``out_scale * relu(x W^T) (node_scale * a)``.
+    """The network's output ``out_scale * relu(in_scale x W^T) (node_scale * a)``.
 
     Args:
-      params: from ``init_params``.
+      params: from ``init_params`` (a dict without ``"in_scale"`` means in_scale = 1).
       x: (n, in_dim) inputs, or one example (in_dim,).
       node_scale: optional (width,) per-node scale s (masks/keep_prob, sqrt(lam)); default 1.
 
@@ -138,4 +167,11 @@ def apply(params: dict, x, *, node_scale=None):
             f"node_scale must have shape (width,) = ({w.shape[0]},), got {jnp.shape(node_scale)}"
         )
     module = ShallowReLU(w.shape[0])
-    return module.apply({"params": {"w": w}}, x, params["a"], params["out_scale"], node_scale)
+    return module.apply(
+        {"params": {"w": w}},
+        x,
+        params["a"],
+        params["out_scale"],
+        node_scale,
+        params.get("in_scale"),
+    )

@@ -115,6 +115,9 @@ def closed_form(params, x1, x2=None, *, node_scale=None, trace_axes=(-1,), diago
     modes = _modes(trace_axes, diagonal_axes)
     _check_pair(x1, x2, modes)
     w, a = params["w"], params["a"]
+    if params.get("in_scale") is not None:  # d f / d w_j carries the scaled input in_scale x
+        x1 = x1 * params["in_scale"]
+        x2 = None if x2 is None else x2 * params["in_scale"]
     x2_ = x1 if x2 is None else x2
     d1 = (x1 @ w.T > 0).astype(x1.dtype)  # (n1, m)
     d2 = d1 if x2 is None else (x2_ @ w.T > 0).astype(x1.dtype)
@@ -294,10 +297,11 @@ def infinite_width_relu(
     r"""The infinite-width (arc-cosine) NTK w.r.t. W: the mean NTG, per output.
 
     Theta_inf(x, x') = scale * (x . x') (pi - arccos(cos(x, x'))) / (2 pi), where
-    scale = 1 for "ntk" (any init_scale: the indicator's probability does not depend on it) and
-    scale = width / out_dim for "code" (its NTK grows linearly with the width). It is the limit of
-    ``empirical(..., trace_axes=(-1,))`` with ``node_scale=None``, and equally with
-    ``node_scale = sqrt(lam)``, sum(lam) = 1, out_scale = 1 (Caron et al.'s mean NTG).
+    scale = 1 for "ntk" (any init_scale: the indicator's probability does not depend on it),
+    scale = width / out_dim for "code" (its NTK grows linearly with the width), and, with node
+    scales sqrt(lam), sum(lam) = 1 (Caron et al.'s mean NTG, independent of gamma), scale = 1 for
+    "scaled" and 1/d for "asym_code" (its 1/sqrt(d) input layer). It is the limit of
+    ``empirical(..., trace_axes=(-1,))``.
     Nearly parallel distinct points lose accuracy to arccos near 1 (an angle below ~sqrt(eps) is
     not resolved); the diagonal of a symmetric kernel (x2=None) is exact.
 
@@ -311,6 +315,8 @@ def infinite_width_relu(
         scale = _validate.integer("width", width, minimum=1) / _validate.integer(
             "out_dim", out_dim, minimum=1
         )
+    elif parameterization == "asym_code":
+        scale = 1.0 / x1.shape[-1]
     else:
         scale = 1.0
     symmetric = x2 is None
@@ -331,10 +337,17 @@ def min_eig(kernel):
     return jnp.linalg.eigvalsh(sym)[..., 0]
 
 
-def spectral_distance(kernel_t, kernel_0):
+def spectral_distance(kernel_t, kernel_0, *, symmetric: bool = False):
     """||Theta_t - Theta_0||_2, the spectral norm (largest singular value) of the difference.
 
     This is the norm itself; the official asymmetric-scaling code plots its square root under
-    this label.
+    this label. ``symmetric=True`` (both kernels symmetric, e.g. on the same points) takes the
+    largest |eigenvalue| instead of an SVD: the same number, cheaper. ``train_gd`` uses it — a
+    vmapped program holding both an SVD and ``eigvalsh`` hung on jax 0.10.2's CPU backend with
+    float32 under x64.
     """
-    return jnp.linalg.svd(kernel_t - kernel_0, compute_uv=False)[..., 0]
+    diff = kernel_t - kernel_0
+    if symmetric:
+        sym = 0.5 * (diff + jnp.swapaxes(diff, -1, -2))
+        return jnp.max(jnp.abs(jnp.linalg.eigvalsh(sym)), axis=-1)
+    return jnp.linalg.svd(diff, compute_uv=False)[..., 0]

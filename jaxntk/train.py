@@ -138,19 +138,6 @@ def round_masks(key, params: dict, cfg: MaskedConfig):
     )
 
 
-def _check_data(params, x, y, node_scale) -> None:
-    w, a = params["w"], params["a"]
-    _validate.float_matrix("x", x, dtype=w.dtype, ncols=w.shape[1])
-    _validate.float_matrix("y", y, dtype=w.dtype, ncols=a.shape[1], nrows=x.shape[0])
-    if node_scale is not None:
-        if jnp.shape(node_scale) != (w.shape[0],):
-            raise ValueError(
-                f"node_scale must have shape (width,) = ({w.shape[0]},), "
-                f"got {jnp.shape(node_scale)}"
-            )
-        _validate.finite_array("node_scale", node_scale)
-
-
 def train_masked(key, params: dict, x, y, cfg: MaskedConfig, *, node_scale=None):
     """Train W by rounds of masked surrogates trained in parallel and averaged.
 
@@ -171,7 +158,7 @@ def train_masked(key, params: dict, x, y, cfg: MaskedConfig, *, node_scale=None)
     _validate.key(key)
     if not isinstance(cfg, MaskedConfig):
         raise ValueError(f"cfg must be a jaxntk.MaskedConfig, got {type(cfg).__name__}")
-    _check_data(params, x, y, node_scale)
+    _validate.model_data(params, x, y, node_scale)
     dtype = params["w"].dtype
     keep_prob = jnp.asarray(cfg.surrogate_keep_prob, dtype)
     lr = jnp.asarray(cfg.lr, dtype)

@@ -149,6 +149,12 @@ def test_spectral_distance_is_the_norm_not_its_square_root(key):
     )
     batched = ntk.spectral_distance(jnp.stack([a, 2 * a]), jnp.stack([b, 2 * b]))
     np.testing.assert_allclose(batched[1], 2 * batched[0], rtol=1e-12)
+    sym_a, sym_b = a @ a.T, b @ b.T  # symmetric, indefinite difference
+    np.testing.assert_allclose(
+        ntk.spectral_distance(sym_a, sym_b, symmetric=True),
+        np.linalg.norm(np.asarray(sym_a - sym_b), ord=2),
+        rtol=1e-12,
+    )
 
 
 def test_vmap_over_seeds_and_jit(key):

@@ -12,7 +12,7 @@ import pytest
 from test_ntk import AXES, node_scales, rel_err
 
 import jaxntk
-from jaxntk import ntk
+from jaxntk import ntk, scaling
 
 from helpers import unit_rows
 
@@ -39,6 +39,22 @@ def test_native_backends_equal_every_nt_implementation(
         assert oracle.shape == closed.shape
         assert rel_err(closed, oracle) < tol, implementation
         assert rel_err(auto, oracle) < tol, implementation
+
+
+@pytest.mark.parametrize(("dtype", "tol"), [(jnp.float32, 1e-5), (jnp.float64, 1e-10)])
+@pytest.mark.parametrize("out_dim", [1, 10])
+def test_asym_code_input_scale_matches_nt(nt, key, dtype, tol, out_dim):
+    """The official asymmetric-scaling model (x / sqrt(d) input layer, sqrt(lam) node scale)."""
+    params = jaxntk.init_params(key, 6, 40, out_dim, parameterization="asym_code", dtype=dtype)
+    lam = scaling.node_scales(None, 40, gamma=0.5, kind="zipf", alpha=0.7, dtype=dtype)
+    x1, x2 = unit_rows(jax.random.key(1), 7, 6, dtype), unit_rows(jax.random.key(2), 5, 6, dtype)
+    kw = dict(node_scale=jnp.sqrt(lam), trace_axes=())
+    closed = ntk.empirical(params, x1, x2, backend="closed_form", **kw)
+    for implementation in (1, 2, 3):
+        oracle = ntk.empirical(
+            params, x1, x2, backend="neural_tangents", implementation=implementation, **kw
+        )
+        assert rel_err(closed, oracle) < tol, implementation
 
 
 @pytest.mark.parametrize(("trace_axes", "diagonal_axes"), AXES)

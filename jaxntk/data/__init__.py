@@ -1,5 +1,5 @@
 """Data sets of both papers. For now: the synthetic stand-ins (``jaxntk.data.synthetic``)."""
 
-from jaxntk.data.synthetic import unit_norm_regression
+from jaxntk.data.synthetic import sphere_sin, unit_norm_regression
 
-__all__ = ["unit_norm_regression"]
+__all__ = ["sphere_sin", "unit_norm_regression"]

@@ -34,3 +34,27 @@ def unit_norm_regression(key, n: int, in_dim: int, out_dim: int = 10, *, dtype=N
     teacher = jax.random.normal(key_t, (in_dim, out_dim), dtype)  # x . t ~ N(0, 1) for unit x
     y = jnp.tanh(x @ teacher)
     return x, y / jnp.max(jnp.abs(y))
+
+
+def sphere_sin(key, n: int, in_dim: int = 50, *, noise: float = 0.1, dtype=None):
+    r"""The asymmetric-scaling paper's simulated data (official ``simulations/sample_data.py``).
+
+    x uniform on the unit sphere S^{d-1} (a normalised Gaussian),
+    y = mean_k 5 sin(pi x_k) + noise * eps, eps ~ N(0, 1); d = 50 and n = 100 train + 100 test in
+    the paper. Draw train and test together (one call, then split) so they share the law.
+
+    Returns:
+      ``(x, y)`` of shapes (n, in_dim) and (n, 1).
+    """
+    _validate.key(key)
+    n = _validate.integer("n", n, minimum=1)
+    in_dim = _validate.integer("in_dim", in_dim, minimum=1)
+    if not noise >= 0:
+        raise ValueError(f"noise must be >= 0, got {noise!r}")
+    dtype = dtype or jnp.zeros(()).dtype
+    key_x, key_e = jax.random.split(key)
+    g = jax.random.normal(key_x, (n, in_dim), dtype)
+    x = g / jnp.linalg.norm(g, axis=1, keepdims=True)
+    eps = jax.random.normal(key_e, (n, 1), dtype)
+    y = jnp.mean(5.0 * jnp.sin(jnp.pi * x), axis=1, keepdims=True) + noise * eps
+    return x, y

@@ -1,0 +1,238 @@
+r"""Full-batch gradient descent on W with Neural Tangent Gram diagnostics logged in the scan.
+
+Caron et al. (arXiv 2302.01002) train f(x) = sum_j sqrt(lam_j) a_j relu(w_j . x) by plain
+full-batch GD on W and, every ``thinning = 1000`` steps, log the train/test risk, the NTG of the
+first training points (its smallest eigenvalue and its change ||Theta_t - Theta_0||_2) and how
+far every node moved, ||w_j(t) - w_j(0)||. Here all of that happens inside one compiled
+``lax.scan`` (an outer scan over log points around an inner scan of ``log_every`` optax steps):
+no host round-trip per step, and ``jax.vmap`` over seeds (or over node scales of equal width)
+runs many trainings at once.
+
+The NTG is the closed form of ``jaxntk.ntk.closed_form`` (averaged over outputs, i.e.
+neural-tangents' ``trace_axes=(-1,)``; with a_cj = +-1 every per-output kernel is the same).
+Risk is always the mean squared error mean((f - y)^2) over rows and outputs (what the paper's
+figures plot), whatever loss the steps descend.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxntk import _validate, losses, ntk
+from jaxntk.model import apply
+
+
+@dataclasses.dataclass(frozen=True)
+class GDConfig:
+    """Settings of ``train_gd``.
+
+    Attributes:
+      lr: learning rate (1.0 with ``loss="mean"`` in the official code).
+      num_steps: GD steps; a multiple of ``log_every``.
+      log_every: steps between logs (the official ``thinning`` = 1000); logs at step 0 too.
+      loss: "half_sum" (the theory), "half_mean" or "mean" (the official code's MSELoss).
+      ntk_points: the NTG is taken on the first ``ntk_points`` training points (the official
+        regression/MNIST runs use 50); None for all of them (the official simulated run).
+      momentum: optax SGD momentum (0: plain GD, as in the paper).
+      record_ntk: also keep every logged NTG, (num_logs, P, P), in ``history.ntk``.
+    """
+
+    lr: float
+    num_steps: int
+    log_every: int = 1000
+    loss: str = "half_sum"
+    ntk_points: int | None = 50
+    momentum: float = 0.0
+    record_ntk: bool = False
+
+    def __post_init__(self):
+        _validate.positive("lr", self.lr)
+        _validate.integer("num_steps", self.num_steps, minimum=0)
+        _validate.integer("log_every", self.log_every, minimum=1)
+        _validate.choice("loss", self.loss, losses.LOSSES)
+        if self.ntk_points is not None:
+            _validate.integer("ntk_points", self.ntk_points, minimum=1)
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        if self.num_steps % self.log_every:
+            raise ValueError(
+                f"num_steps={self.num_steps} must be a multiple of log_every={self.log_every} "
+                "(logs fall on a fixed grid, for static shapes); round one of them"
+            )
+
+    @classmethod
+    def paper(cls, num_steps: int = 50_000, **overrides) -> GDConfig:
+        """The official code's settings: lr 1, mean-MSE, logs every 1000 steps."""
+        return cls(
+            **{"lr": 1.0, "num_steps": num_steps, "log_every": 1000, "loss": "mean", **overrides}
+        )
+
+    @property
+    def num_logs(self) -> int:
+        return self.num_steps // self.log_every + 1
+
+
+class GDHistory(NamedTuple):
+    """What ``train_gd`` logs at steps 0, log_every, 2 log_every, ... (leading axes if vmapped).
+
+    Attributes:
+      step: (L,) step of each log.
+      train_risk, test_risk: (L,) mean((f - y)^2); test_risk is None without test data.
+      train_acc, test_acc: (L,) argmax agreement for C > 1 outputs (one-hot targets), else None.
+      ntk_min_eig: (L,) smallest eigenvalue of the NTG on the first ``ntk_points`` points.
+      ntk_change: (L,) ||Theta_t - Theta_0||_2, the spectral norm itself (the official code plots
+        its square root under this label).
+      node_movement: (L, width) ||w_j(t) - w_j(0)|| of every node j.
+      ntk: (L, P, P) the NTGs when ``cfg.record_ntk``, else None.
+    """
+
+    step: jax.Array
+    train_risk: jax.Array
+    test_risk: jax.Array | None
+    train_acc: jax.Array | None
+    test_acc: jax.Array | None
+    ntk_min_eig: jax.Array
+    ntk_change: jax.Array
+    node_movement: jax.Array
+    ntk: jax.Array | None
+
+
+class _Structure(NamedTuple):
+    num_logs: int
+    log_every: int
+    loss: str
+    ntk_points: int | None
+    record_ntk: bool
+
+
+def mse(pred, y):
+    """The risk of the paper's figures: mean((f - y)^2) over rows and outputs."""
+    return jnp.mean((pred - y) ** 2)
+
+
+def accuracy(pred, y):
+    """Fraction of rows whose argmax output is the argmax target (one-hot classification)."""
+    return jnp.mean(jnp.argmax(pred, axis=-1) == jnp.argmax(y, axis=-1))
+
+
+def check_node_scale(params, node_scale) -> None:
+    """Refuse sqrt(lam) node scales on a network whose output scale already is 1/sqrt(m).
+
+    sqrt(lam) with sum(lam) = 1 carries the NTK parameterization's 1/sqrt(m) (lam = 1/m at
+    gamma = 1): on "ntk" parameters it would be applied twice. Checked only on concrete values;
+    masks and other scales whose squares do not sum to 1 pass.
+    """
+    if node_scale is None or isinstance(node_scale, jax.core.Tracer):
+        return
+    out_scale = params["out_scale"]
+    if isinstance(out_scale, jax.core.Tracer):
+        return
+    squares = float(jnp.sum(jnp.asarray(node_scale, jnp.float32) ** 2))
+    if abs(squares - 1.0) < 1e-3 and abs(float(out_scale) - 1.0) > 1e-6:
+        raise ValueError(
+            f"node_scale looks like sqrt(lam) with sum(lam) = 1, but params have out_scale="
+            f"{float(out_scale):.4g}: lam = 1/m already carries the NTK 1/sqrt(m). Build params "
+            "with jaxntk.init_params(..., parameterization='scaled') (or 'asym_code')"
+        )
+
+
+def check_inputs(params, x, y, node_scale, x_test=None, y_test=None) -> None:
+    """Train (and optional test) data matching the network, and a sensible node scale."""
+    _validate.model_data(params, x, y, node_scale)
+    if (x_test is None) != (y_test is None):
+        raise ValueError("pass both x_test and y_test, or neither")
+    if x_test is not None:
+        _validate.model_data(params, x_test, y_test, names=("x_test", "y_test"))
+    check_node_scale(params, node_scale)
+
+
+def train_gd(params: dict, x, y, cfg: GDConfig, *, node_scale=None, x_test=None, y_test=None):
+    """Full-batch GD (optax SGD) on ``params["w"]`` with in-scan diagnostics.
+
+    Args:
+      params: from ``jaxntk.init_params`` ("scaled" or "asym_code" with node scales).
+      x, y: (n, in_dim) training inputs and (n, out_dim) targets, dtype of ``params["w"]``.
+      cfg: a ``GDConfig``.
+      node_scale: (width,) per-node scale, sqrt(lam) from ``jaxntk.scaling.node_scales``.
+      x_test, y_test: optional test set for ``test_risk`` / ``test_acc``.
+
+    Returns:
+      ``(params, history)``: trained parameters and a ``GDHistory``.
+
+    ``jax.vmap(lambda p, s: train_gd(p, x, y, cfg, node_scale=s))(params_r, scales_r)`` runs R
+    trainings (seeds, or gamma configurations of one width) in one compiled call.
+    """
+    if not isinstance(cfg, GDConfig):
+        raise ValueError(f"cfg must be a jaxntk.GDConfig, got {type(cfg).__name__}")
+    check_inputs(params, x, y, node_scale, x_test, y_test)
+    points = x.shape[0] if cfg.ntk_points is None else cfg.ntk_points
+    if points > x.shape[0]:
+        raise ValueError(f"ntk_points={points} exceeds the {x.shape[0]} training points")
+    structure = _Structure(cfg.num_logs, cfg.log_every, cfg.loss, points, cfg.record_ntk)
+    lr = jnp.asarray(cfg.lr, params["w"].dtype)
+    return _train_gd(params, x, y, node_scale, x_test, y_test, lr, cfg.momentum, structure)
+
+
+@functools.partial(jax.jit, static_argnames=("momentum", "structure"))
+def _train_gd(params, x, y, node_scale, x_test, y_test, lr, momentum, structure: _Structure):
+    loss_fn = losses.get(structure.loss)
+    optimizer = optax.sgd(lr, momentum=momentum or None)
+    x_ntk = x[: structure.ntk_points]
+    classify = y.shape[1] > 1
+    w0 = params["w"]
+
+    def predict(w, inputs):
+        return apply({**params, "w": w}, inputs, node_scale=node_scale)
+
+    def ntg(w):
+        return ntk.closed_form({**params, "w": w}, x_ntk, node_scale=node_scale)
+
+    theta0 = ntg(w0)
+
+    def diagnostics(w, step):
+        # The NTG is kept and its spectrum taken after the loop, in one batched eigvalsh: a
+        # LAPACK call inside a vmapped scan could hang jax 0.10.2's CPU runtime (float32 under
+        # x64); the (num_logs, P, P) NTGs are small (P = 50: 20 kB per log in float64).
+        pred = predict(w, x)
+        test_pred = None if x_test is None else predict(w, x_test)
+        return GDHistory(
+            step=step,
+            train_risk=mse(pred, y),
+            test_risk=None if x_test is None else mse(test_pred, y_test),
+            train_acc=accuracy(pred, y) if classify else None,
+            test_acc=accuracy(test_pred, y_test) if classify and x_test is not None else None,
+            ntk_min_eig=None,
+            ntk_change=None,
+            node_movement=jnp.linalg.norm(w - w0, axis=1),
+            ntk=ntg(w),
+        )
+
+    def gd_step(carry, _):
+        w, opt_state = carry
+        grad = jax.grad(lambda w_: loss_fn(predict(w_, x), y))(w)
+        updates, opt_state = optimizer.update(grad, opt_state, w)
+        return (optax.apply_updates(w, updates), opt_state), None
+
+    def chunk(carry, log_index):
+        carry, _ = jax.lax.scan(gd_step, carry, None, length=structure.log_every)
+        return carry, diagnostics(carry[0], log_index * structure.log_every)
+
+    first = diagnostics(w0, jnp.asarray(0))
+    (w, _), rest = jax.lax.scan(chunk, (w0, optimizer.init(w0)), jnp.arange(1, structure.num_logs))
+    history = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, rest)
+    thetas = history.ntk
+    eigenvalues = jnp.linalg.eigvalsh(0.5 * (thetas + jnp.swapaxes(thetas, -1, -2)))
+    change = thetas - theta0[None]
+    change_eigenvalues = jnp.linalg.eigvalsh(0.5 * (change + jnp.swapaxes(change, -1, -2)))
+    history = history._replace(
+        ntk_min_eig=eigenvalues[:, 0],
+        ntk_change=jnp.max(jnp.abs(change_eigenvalues), axis=-1),  # ||.||_2 of a symmetric matrix
+        ntk=thetas if structure.record_ntk else None,
+    )
+    return {**params, "w": w}, history

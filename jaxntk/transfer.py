@@ -1,0 +1,220 @@
+"""Transfer of the top-k learned features to a fresh MLP head (Caron et al., arXiv 2302.01002).
+
+Features are the trained network's hidden outputs phi_j(x) = s_j relu(w_j . x) (with the node
+scale s = sqrt(lam), as the official code) of the k most important nodes (``jaxntk.prune.order``,
+descending). A small flax MLP head is trained on them by full-batch SGD (optax) on the
+mean-MSE, for every k at once: features are zero-padded to max(ks) and the head's first layer
+initialised with fan-in k, which is exactly a head on k inputs (padded inputs are 0, so their
+weights get no gradient and contribute nothing), and the heads of all ks run under one ``vmap``.
+
+Head initialization is PyTorch's nn.Linear default, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for
+weights and biases, as in the official code. With sqrt(lam) in the features, gamma = 1 features
+are ~sqrt(m lam_max) smaller than gamma < 1 ones (1/sqrt(2000) = 0.022 against 0.42-0.86 for the
+paper's configurations), which a fixed head learning rate turns into a confound:
+``standardize_features=True`` rescales every feature to mean 0, std 1 on the transfer-train set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxntk import _validate
+from jaxntk.gd import accuracy, check_node_scale, mse
+from jaxntk.prune import order
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadConfig:
+    """The transfer head and its training.
+
+    Attributes:
+      hidden: widths of the hidden layers (ReLU between layers).
+      lr: SGD learning rate (full batch).
+      num_steps: SGD steps.
+    """
+
+    hidden: tuple[int, ...] = (64, 64)
+    lr: float = 0.1
+    num_steps: int = 5000
+
+    def __post_init__(self):
+        if not self.hidden or any(
+            isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden
+        ):
+            raise ValueError(f"hidden must be a non-empty tuple of widths >= 1, got {self.hidden}")
+        _validate.positive("lr", self.lr)
+        _validate.integer("num_steps", self.num_steps, minimum=0)
+
+    @classmethod
+    def regression(cls) -> HeadConfig:
+        """Official UCI head: Linear(k,64)-ReLU-Linear(64,64)-ReLU-Linear(64,1), lr 0.1, 5000."""
+        return cls((64, 64), 0.1, 5000)
+
+    @classmethod
+    def mnist(cls) -> HeadConfig:
+        """Official MNIST head: two hidden layers of 128, lr 1.0, 10 000 steps."""
+        return cls((128, 128), 1.0, 10_000)
+
+
+class TransferCurve(NamedTuple):
+    """Head risks for every k (leading axes if vmapped).
+
+    Attributes:
+      ks: (K,) feature counts.
+      train_risk, test_risk: (K,) mean((g(phi) - y)^2) on the transfer train / test sets.
+      train_acc, test_acc: (K,) argmax accuracy for C > 1 outputs, else None.
+    """
+
+    ks: jax.Array
+    train_risk: jax.Array
+    test_risk: jax.Array
+    train_acc: jax.Array | None
+    test_acc: jax.Array | None
+
+
+def _unit_uniform(key, shape, dtype=jnp.float32):
+    return jax.random.uniform(key, shape, dtype, -1.0, 1.0)
+
+
+class MLPHead(nn.Module):
+    """relu MLP; parameters start U(-1, 1) and ``init_head`` rescales them to 1/sqrt(fan_in)."""
+
+    hidden: tuple[int, ...]
+    out_dim: int
+
+    @nn.compact
+    def __call__(self, z):
+        for width in self.hidden:
+            z = nn.relu(nn.Dense(width, kernel_init=_unit_uniform, bias_init=_unit_uniform)(z))
+        return nn.Dense(self.out_dim, kernel_init=_unit_uniform, bias_init=_unit_uniform)(z)
+
+
+def init_head(key, head: HeadConfig, k, max_k: int, out_dim: int, dtype):
+    """Head parameters for k real inputs out of ``max_k`` (k may be traced)."""
+    module = MLPHead(head.hidden, out_dim)
+    params = module.init(key, jnp.zeros((max_k,), dtype))["params"]
+    fan_ins = [None, *head.hidden]  # None: the first layer, fan-in k
+    scaled = {}
+    for i, fan_in in enumerate(fan_ins):
+        layer = params[f"Dense_{i}"]
+        if fan_in is None:
+            bound = 1.0 / jnp.sqrt(jnp.asarray(k, dtype))
+            rows = (jnp.arange(max_k) < k).astype(dtype)[:, None]  # padded inputs: no weight
+            kernel = layer["kernel"] * bound * rows
+        else:
+            bound = 1.0 / math.sqrt(fan_in)
+            kernel = layer["kernel"] * bound
+        scaled[f"Dense_{i}"] = {"kernel": kernel, "bias": layer["bias"] * bound}
+    return module, scaled
+
+
+def features(params, x, node_scale=None):
+    """(n, width) hidden features phi_j(x) = s_j relu(w_j . (in_scale x)), before c_out."""
+    in_scale = params.get("in_scale")
+    x = x if in_scale is None else x * in_scale
+    hidden = jax.nn.relu(x @ params["w"].T)
+    return hidden if node_scale is None else hidden * node_scale[None, :]
+
+
+def transfer_curve(
+    key,
+    params,
+    node_scale,
+    x_train,
+    y_train,
+    x_test,
+    y_test,
+    ks,
+    head: HeadConfig | None = None,
+    *,
+    standardize_features: bool = False,
+    tie_key=None,
+) -> TransferCurve:
+    """Train a fresh head on the top-k features for every k in ``ks``.
+
+    Args:
+      key: PRNG key of the heads' initializations (one split per k).
+      params, node_scale: the trained network and its (width,) sqrt(lam) (or None).
+      x_train, y_train: transfer-train set (the head is fit here).
+      x_test, y_test: transfer-test set.
+      ks: feature counts, each in [1, width] (the official grid: 10, 20, ..., 100).
+      head: a ``HeadConfig`` (default ``HeadConfig.regression()``).
+      standardize_features: standardize each feature with transfer-train mean and std.
+      tie_key: optional PRNG key for random tie-breaking in the importance order.
+
+    Returns:
+      A ``TransferCurve``.
+    """
+    _validate.key(key)
+    head = HeadConfig.regression() if head is None else head
+    if not isinstance(head, HeadConfig):
+        raise ValueError(f"head must be a jaxntk.transfer.HeadConfig, got {type(head).__name__}")
+    _validate.float_matrix("x_train", x_train, dtype=params["w"].dtype, ncols=params["w"].shape[1])
+    _validate.float_matrix("x_test", x_test, dtype=params["w"].dtype, ncols=params["w"].shape[1])
+    _validate.float_matrix("y_train", y_train, dtype=params["w"].dtype, nrows=x_train.shape[0])
+    _validate.float_matrix(
+        "y_test", y_test, dtype=params["w"].dtype, nrows=x_test.shape[0], ncols=y_train.shape[1]
+    )
+    check_node_scale(params, node_scale)
+    ks = jnp.asarray(ks)
+    width = params["w"].shape[0]
+    if ks.ndim != 1 or not jnp.issubdtype(ks.dtype, jnp.integer) or ks.size == 0:
+        raise ValueError(f"ks must be a non-empty 1-D array of integers, got {ks!r}")
+    if int(ks.min()) < 1 or int(ks.max()) > width:
+        raise ValueError(f"every k must lie in [1, width={width}], got {ks}")
+    max_k = int(ks.max())
+    top = order(params, node_scale, key=tie_key, descending=True)[:max_k]
+    phi_train = features(params, x_train, node_scale)[:, top]
+    phi_test = features(params, x_test, node_scale)[:, top]
+    if standardize_features:
+        mean = jnp.mean(phi_train, axis=0, keepdims=True)
+        std = jnp.std(phi_train, axis=0, keepdims=True)
+        std = jnp.where(std > 0, std, 1.0)  # a feature constant on the train set carries nothing
+        phi_train, phi_test = (phi_train - mean) / std, (phi_test - mean) / std
+    return fit_heads(jax.random.split(key, ks.size), ks, phi_train, y_train, phi_test, y_test, head)
+
+
+def fit_heads(keys, ks, phi_train, y_train, phi_test, y_test, head: HeadConfig) -> TransferCurve:
+    """Fit one head per k on the first k columns of (n, max_k) features, all under one vmap.
+
+    ``keys`` (len(ks),) initialise the heads; ``phi_*`` columns beyond k are ignored exactly.
+    """
+    max_k, out_dim, dtype = phi_train.shape[1], y_train.shape[1], phi_train.dtype
+    classify = out_dim > 1
+    optimizer = optax.sgd(head.lr)
+
+    @jax.jit
+    def fit(key, k):
+        module, head_params = init_head(key, head, k, max_k, out_dim, dtype)
+        columns = (jnp.arange(max_k) < k).astype(dtype)[None, :]
+        z_train, z_test = phi_train * columns, phi_test * columns
+
+        def loss(p):
+            return mse(module.apply({"params": p}, z_train), y_train)
+
+        def step(carry, _):
+            p, state = carry
+            updates, state = optimizer.update(jax.grad(loss)(p), state, p)
+            return (optax.apply_updates(p, updates), state), None
+
+        (head_params, _), _ = jax.lax.scan(
+            step, (head_params, optimizer.init(head_params)), None, length=head.num_steps
+        )
+        pred_train = module.apply({"params": head_params}, z_train)
+        pred_test = module.apply({"params": head_params}, z_test)
+        return (
+            mse(pred_train, y_train),
+            mse(pred_test, y_test),
+            accuracy(pred_train, y_train) if classify else None,
+            accuracy(pred_test, y_test) if classify else None,
+        )
+
+    train_risk, test_risk, train_acc, test_acc = jax.vmap(fit)(keys, ks)
+    return TransferCurve(ks, train_risk, test_risk, train_acc, test_acc)
