@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxntk.gd import accuracy, check_inputs
 
@@ -88,12 +89,15 @@ def prune_curve(
       A ``PruneCurve``. Pruning all nodes gives f = 0, so risk = mean(y^2).
     """
     check_inputs(params, x, y, node_scale, x_test, y_test)
+    # Range-check concrete counts with NumPy: under an outer jit, jnp ops on a closed-over
+    # constant return tracers, which cannot be compared in Python.
+    concrete = None if isinstance(counts, jax.core.Tracer) else np.asarray(counts)
     counts = jnp.asarray(counts)
     width = params["w"].shape[0]
     if counts.ndim != 1 or not jnp.issubdtype(counts.dtype, jnp.integer):
         raise ValueError(f"counts must be a 1-D array of integers, got {counts!r}")
-    if not isinstance(counts, jax.core.Tracer) and (counts.min() < 0 or counts.max() > width):
-        raise ValueError(f"counts must lie in [0, width={width}], got {counts}")
+    if concrete is not None and (concrete.min() < 0 or concrete.max() > width):
+        raise ValueError(f"counts must lie in [0, width={width}], got {concrete}")
     classify = y.shape[1] > 1
 
     def risks(inputs, targets):

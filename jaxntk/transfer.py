@@ -23,6 +23,7 @@ from typing import NamedTuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxntk import _validate
@@ -163,13 +164,18 @@ def transfer_curve(
         "y_test", y_test, dtype=params["w"].dtype, nrows=x_test.shape[0], ncols=y_train.shape[1]
     )
     check_node_scale(params, node_scale)
-    ks = jnp.asarray(ks)
+    # ks sets the static feature count (max k), so it must be concrete: NumPy, not jnp, since
+    # under an outer jit jnp turns even a closed-over constant into a tracer.
+    if isinstance(ks, jax.core.Tracer):
+        raise ValueError("ks must be concrete (a list or NumPy array), not a traced value")
+    ks_np = np.asarray(ks)
     width = params["w"].shape[0]
-    if ks.ndim != 1 or not jnp.issubdtype(ks.dtype, jnp.integer) or ks.size == 0:
+    if ks_np.ndim != 1 or not np.issubdtype(ks_np.dtype, np.integer) or ks_np.size == 0:
         raise ValueError(f"ks must be a non-empty 1-D array of integers, got {ks!r}")
-    if int(ks.min()) < 1 or int(ks.max()) > width:
-        raise ValueError(f"every k must lie in [1, width={width}], got {ks}")
-    max_k = int(ks.max())
+    if int(ks_np.min()) < 1 or int(ks_np.max()) > width:
+        raise ValueError(f"every k must lie in [1, width={width}], got {ks_np}")
+    max_k = int(ks_np.max())
+    ks = jnp.asarray(ks_np)
     top = order(params, node_scale, key=tie_key, descending=True)[:max_k]
     phi_train = features(params, x_train, node_scale)[:, top]
     phi_test = features(params, x_test, node_scale)[:, top]

@@ -228,3 +228,27 @@ def test_bad_train_gd_inputs(key):
         jaxntk.train_gd(params, x, y, cfg, node_scale=jnp.ones(3))
     with pytest.raises(ValueError, match="GDConfig"):
         jaxntk.train_gd(params, x, y, {"lr": 1.0})
+
+
+def test_softmax_cross_entropy_equals_its_numpy_formula_and_trains(key):
+    from jaxntk import losses
+
+    pred = jax.random.normal(key, (7, 5))
+    labels = np.arange(7) % 5
+    y = jax.nn.one_hot(labels, 5)
+    p = np.asarray(pred, np.float64)
+    expected = np.mean(np.log(np.exp(p).sum(axis=1)) - p[np.arange(7), labels])
+    np.testing.assert_allclose(losses.softmax_ce(pred, y), expected, rtol=1e-12)
+    np.testing.assert_allclose(losses.softmax_ce(jnp.zeros((3, 5)), y[:3]), np.log(5), rtol=1e-12)
+
+    # GD on cross-entropy separates two well-separated classes (the CIFAR-features setting)
+    x = jnp.concatenate([jnp.ones((10, 4)), -jnp.ones((10, 4))]) + 0.1 * jax.random.normal(
+        key, (20, 4)
+    )
+    x = x / jnp.linalg.norm(x, axis=1, keepdims=True)
+    targets = jax.nn.one_hot(jnp.repeat(jnp.arange(2), 10), 2)
+    params = jaxntk.init_params(key, 4, 64, 2, parameterization="scaled")
+    lam = scaling.node_scales(None, 64, gamma=1.0, kind="iid")
+    cfg = jaxntk.GDConfig(5.0, 200, 100, loss="softmax_ce", ntk_points=10)
+    _, history = jaxntk.train_gd(params, x, targets, cfg, node_scale=jnp.sqrt(lam))
+    assert history.train_acc[-1] == 1.0

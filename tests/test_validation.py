@@ -30,7 +30,10 @@ CONFIG_CASES = [
     (dict(lr=-0.1), "lr must be a finite number > 0"),
     (dict(lr=float("inf")), "lr must be a finite number > 0"),
     (dict(mask="gaussian"), "unknown mask 'gaussian'; choose one of 'bernoulli', 'categorical'"),
-    (dict(loss="mse"), "unknown loss 'mse'; choose one of 'half_sum', 'half_mean', 'mean'"),
+    (
+        dict(loss="mse"),
+        "unknown loss 'mse'; choose one of 'half_sum', 'half_mean', 'mean', 'softmax_ce'",
+    ),
     (dict(unsampled="drop"), "unknown unsampled 'drop'; choose one of 'keep', 'zero'"),
 ]
 

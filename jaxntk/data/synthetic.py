@@ -58,3 +58,27 @@ def sphere_sin(key, n: int, in_dim: int = 50, *, noise: float = 0.1, dtype=None)
     eps = jax.random.normal(key_e, (n, 1), dtype)
     y = jnp.mean(5.0 * jnp.sin(jnp.pi * x), axis=1, keepdims=True) + noise * eps
     return x, y
+
+
+def relu_teacher(key, n: int, in_dim: int, *, noise: float = 0.0, dtype=None):
+    r"""A single-ReLU teacher: y = relu(w* . x) + noise * eps, x uniform on S^{d-1}, ||w*|| = 1.
+
+    For checking that the large-lam nodes of an asymmetrically scaled network turn towards w*
+    (the v2 summary of Caron et al.'s "single ReLU unit teacher" figure).
+
+    Returns:
+      ``(x, y, w_star)`` of shapes (n, in_dim), (n, 1) and (in_dim,).
+    """
+    _validate.key(key)
+    n = _validate.integer("n", n, minimum=1)
+    in_dim = _validate.integer("in_dim", in_dim, minimum=1)
+    if not noise >= 0:
+        raise ValueError(f"noise must be >= 0, got {noise!r}")
+    dtype = dtype or jnp.zeros(()).dtype
+    key_x, key_w, key_e = jax.random.split(key, 3)
+    g = jax.random.normal(key_x, (n, in_dim), dtype)
+    x = g / jnp.linalg.norm(g, axis=1, keepdims=True)
+    w_star = jax.random.normal(key_w, (in_dim,), dtype)
+    w_star = w_star / jnp.linalg.norm(w_star)
+    y = jax.nn.relu(x @ w_star)[:, None] + noise * jax.random.normal(key_e, (n, 1), dtype)
+    return x, y, w_star

@@ -1,0 +1,405 @@
+"""The main job: run every experiment at one preset and write a report with a claims table.
+
+Each experiment module ``experiments.<name>`` (listed in ``EXPERIMENTS``) provides ``SCRIPT``
+(see ``experiments._cli.Script``); optionally ``available(cfg) -> str | None`` (a reason to skip,
+e.g. no CIFAR feature file given) and ``findings(results, cfg) -> str`` (a paragraph for the
+report). Every experiment runs through ``_cli.execute`` into ``OUT/<name>/`` (config.json,
+results.npz, figure.png/.pdf, claims.json); then ``OUT/report.md`` and ``OUT/report.html`` get
+a header (preset, seed, date, library versions, device, total runtime), an overview of the
+experiments, the claims table (every ``Claim`` of every experiment: paper, claim, the measured
+number, the criterion, whether it holds) and one section per experiment (the first paragraph of
+its docstring, its runtime, its figure, its findings). The report is rewritten after every
+experiment, so an interrupted run leaves a valid partial report.
+
+A module that is missing or raises becomes a failed row with the error message; the other
+experiments still run, and the exit code is 1 at the end. A claim that does not hold is a result,
+not an error: it is marked ✗ in the table and does not change the exit code.
+
+Commands:
+    jaxntk reproduce --preset quick --out results/          # everything, <= 20 min on 2 CPU cores
+    python -m experiments.reproduce --preset smoke --out /tmp/rep --only asym_simulated,masked_asym
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import html
+import importlib
+import importlib.metadata
+import os
+import platform
+import sys
+import time
+import traceback
+from pathlib import Path
+
+EXPERIMENTS = [
+    "masked_fig2a",
+    "masked_fig2b",
+    "masked_fig2c",
+    "masked_fig2d",
+    "masked_plateau_theory",
+    "asym_simulated",
+    "asym_teacher",
+    "asym_regression",
+    "asym_mnist",
+    "asym_cifar_features",
+    "asym_width_scaling",
+    "masked_asym",
+]
+PRESET_NAMES = ("quick", "paper", "smoke")
+VERSIONED = ("jax", "jaxlib", "flax", "optax", "numpy", "matplotlib")
+MARK = {True: "✓", False: "✗"}
+PRESET_NOTES = {
+    "smoke": " (pipeline test only: too small for the claims to be expected to hold)",
+    "quick": " (small, CPU-sized runs; the paper preset is the papers' scale)",
+}
+
+
+@dataclasses.dataclass
+class Row:
+    """The outcome of one experiment: status is "ok", "skipped" or "failed"."""
+
+    name: str
+    status: str = "failed"
+    summary: str = ""  # first paragraph of the module docstring
+    seconds: float = 0.0  # run time (run + claims + plot + save), as measured here
+    claims: list = dataclasses.field(default_factory=list)  # of _cli.Claim
+    findings: str = ""
+    reason: str = ""  # why skipped / the error message
+    details: str = ""  # traceback of a failure
+    figure: str | None = None  # relative to the report
+
+
+def first_paragraph(doc: str | None) -> str:
+    """The docstring's first paragraph on one line."""
+    if not doc:
+        return ""
+    return " ".join(doc.strip().split("\n\n")[0].split())
+
+
+def run_experiment(name: str, preset: str, seed: int | None, out: Path) -> Row:
+    """Import ``experiments.<name>`` lazily and run it at ``preset``; never raises."""
+    row = Row(name)
+    start = time.perf_counter()
+    try:
+        module = importlib.import_module(f"experiments.{name}")
+        row.summary = first_paragraph(module.__doc__)
+        script = getattr(module, "SCRIPT", None)
+        if script is None:
+            raise AttributeError(f"experiments.{name} defines no SCRIPT (not a report experiment)")
+        if preset not in script.presets:
+            raise KeyError(
+                f"experiments.{name} has no preset {preset!r} ({sorted(script.presets)})"
+            )
+        cfg = script.presets[preset]
+        if seed is not None:
+            cfg = dataclasses.replace(cfg, seed=seed)
+        available = getattr(module, "available", None)
+        reason = available(cfg) if available is not None else None
+        if reason:
+            row.status, row.reason = "skipped", str(reason)
+            return row
+        outcome = _run_script(script, cfg, out / name)
+        row.claims = outcome["claims"]
+        row.figure = f"{name}/figure.png"
+        if hasattr(module, "findings"):
+            row.findings = str(module.findings(outcome["results"], cfg))
+        row.status = "ok"
+    except Exception as err:  # a broken experiment must not stop the others
+        row.status, row.reason = "failed", f"{type(err).__name__}: {err}"
+        missing = isinstance(err, ModuleNotFoundError) and err.name == f"experiments.{name}"
+        row.details = "" if missing else traceback.format_exc()  # its message says it all
+    finally:
+        row.seconds = time.perf_counter() - start
+    return row
+
+
+def _run_script(script, cfg, outdir: Path) -> dict:
+    from experiments import _cli
+
+    return _cli.execute(script, cfg, outdir, verbose=False)
+
+
+# --------------------------------------------------------------------------------- the header
+
+
+def environment() -> dict[str, str]:
+    """Library versions and the device, for the report's header."""
+    info = {}
+    for package in VERSIONED:
+        try:
+            info[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            info[package] = "not installed"
+    info["python"] = platform.python_version()
+    try:
+        import jax
+
+        devices = jax.devices()
+        info["device"] = (
+            f"{devices[0].platform} ({devices[0].device_kind}) × {len(devices)}, "
+            f"{os.cpu_count()} CPU cores"
+        )
+    except Exception as err:  # the report must still be written
+        info["device"] = f"unknown ({type(err).__name__}: {err})"
+    return info
+
+
+def _header(preset: str, seed: int | None, started: datetime.datetime, seconds: float, env):
+    seed_text = "each preset's own (Config.seed)" if seed is None else str(seed)
+    versions = ", ".join(f"{k} {env[k]}" for k in (*VERSIONED, "python"))
+    return [
+        ("preset", preset),
+        ("seed", seed_text),
+        ("date", started.strftime("%Y-%m-%d %H:%M:%S %Z")),
+        ("versions", versions),
+        ("device", env["device"]),
+        ("total runtime", _duration(seconds)),
+        ("claims", f"judged at the {preset!r} preset's sizes{PRESET_NOTES.get(preset, '')}"),
+    ]
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min ({seconds:.0f} s)"
+
+
+def _claim_counts(rows) -> tuple[int, int]:
+    claims = [c for r in rows for c in r.claims]
+    return sum(c.holds for c in claims), len(claims)
+
+
+def _status_text(row: Row) -> str:
+    if row.status == "ok":
+        held = sum(c.holds for c in row.claims)
+        return f"ok — {held}/{len(row.claims)} claims hold"
+    return f"{row.status}: {row.reason}"
+
+
+# ------------------------------------------------------------------------------------ markdown
+
+
+def _md_cell(text) -> str:
+    return " ".join(str(text).split()).replace("|", r"\|")
+
+
+def _md_table(header, rows) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def markdown(rows, header) -> str:
+    held, total = _claim_counts(rows)
+    lines = ["# jaxntk reproduction report", ""]
+    lines += [f"- **{k}**: {v}" for k, v in header]
+    lines += ["", "## Experiments", ""]
+    lines += _md_table(
+        ("experiment", "status", "runtime"),
+        [(f"[{r.name}](#{r.name})", _status_text(r), _duration(r.seconds)) for r in rows],
+    )
+    lines += ["", f"## Claims ({held}/{total} hold)", ""]
+    lines += _md_table(
+        ("experiment", "paper", "claim", "measured", "criterion", "holds"),
+        [
+            (r.name, c.paper, c.claim, c.measured, c.criterion, MARK[c.holds])
+            for r in rows
+            for c in r.claims
+        ],
+    )
+    for r in rows:
+        lines += ["", f'<a id="{r.name}"></a>', "", f"## {r.name}", ""]
+        if r.summary:
+            lines += [r.summary, ""]
+        lines += [f"*{_status_text(r)}; runtime {_duration(r.seconds)}*", ""]
+        if r.figure:
+            lines += [f"![{r.name}]({r.figure})", ""]
+        if r.findings:
+            lines += ["**Findings.** " + " ".join(r.findings.split()), ""]
+        if r.details:
+            lines += ["```", r.details.rstrip(), "```", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# ---------------------------------------------------------------------------------------- html
+
+CSS = """
+body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em;
+       color: #222; line-height: 1.45; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.92em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f2f2f2; }
+td.holds { text-align: center; font-weight: bold; }
+.yes { color: #1a7f37; } .no { color: #cf222e; }
+.ok { color: #1a7f37; } .skipped { color: #9a6700; } .failed { color: #cf222e; }
+img { max-width: 100%; border: 1px solid #eee; }
+pre { background: #f6f8fa; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
+dl.header { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1em; }
+dl.header dt { font-weight: bold; }
+"""
+
+
+def _html_table(header, rows, cell_classes=None) -> list[str]:
+    """``rows`` hold already-escaped HTML; ``cell_classes[i]`` is a class for column i."""
+    cell_classes = cell_classes or {}
+    lines = ["<table>", "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"]
+    for row in rows:
+        cells = "".join(
+            f'<td class="{cell_classes[i]}">{c}</td>' if i in cell_classes else f"<td>{c}</td>"
+            for i, c in enumerate(row)
+        )
+        lines.append(f"<tr>{cells}</tr>")
+    return lines + ["</table>"]
+
+
+def html_report(rows, header) -> str:
+    e = html.escape
+    held, total = _claim_counts(rows)
+    lines = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<title>jaxntk reproduction report</title>",
+        f"<style>{CSS}</style></head><body>",
+        "<h1>jaxntk reproduction report</h1>",
+        '<dl class="header">',
+        *(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in header),
+        "</dl>",
+        "<h2>Experiments</h2>",
+    ]
+    lines += _html_table(
+        ("experiment", "status", "runtime"),
+        [
+            (
+                f'<a href="#{e(r.name)}">{e(r.name)}</a>',
+                f'<span class="{r.status}">{e(_status_text(r))}</span>',
+                e(_duration(r.seconds)),
+            )
+            for r in rows
+        ],
+    )
+    lines.append(f"<h2>Claims ({held}/{total} hold)</h2>")
+    lines += _html_table(
+        ("experiment", "paper", "claim", "measured", "criterion", "holds"),
+        [
+            (
+                f'<a href="#{e(r.name)}">{e(r.name)}</a>',
+                e(c.paper),
+                e(c.claim),
+                e(c.measured),
+                e(c.criterion),
+                f'<span class="{"yes" if c.holds else "no"}">{MARK[c.holds]}</span>',
+            )
+            for r in rows
+            for c in r.claims
+        ],
+        {5: "holds"},
+    )
+    for r in rows:
+        lines.append(f'<h2 id="{e(r.name)}">{e(r.name)}</h2>')
+        if r.summary:
+            lines.append(f"<p>{e(r.summary)}</p>")
+        lines.append(
+            f'<p><em class="{r.status}">{e(_status_text(r))}</em>; '
+            f"runtime {e(_duration(r.seconds))}</p>"
+        )
+        if r.figure:
+            lines.append(f'<a href="{e(r.figure)}"><img src="{e(r.figure)}" alt="{e(r.name)}"></a>')
+        if r.findings:
+            lines.append(f"<p><strong>Findings.</strong> {e(r.findings)}</p>")
+        if r.details:
+            lines.append(
+                f"<details><summary>traceback</summary><pre>{e(r.details)}</pre></details>"
+            )
+    lines.append("</body></html>")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(out: Path, rows, header) -> tuple[Path, Path]:
+    """Write ``out/report.md`` and ``out/report.html``; returns their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    md, page = out / "report.md", out / "report.html"
+    md.write_text(markdown(rows, header), encoding="utf-8")
+    page.write_text(html_report(rows, header), encoding="utf-8")
+    return md, page
+
+
+# ---------------------------------------------------------------------------------------- CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--preset", choices=PRESET_NAMES, default="quick")
+    parser.add_argument("--out", type=Path, default=Path("results"), help="default: results/")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="replaces every preset's seed (default: keep them)"
+    )
+    parser.add_argument(
+        "--only",
+        type=lambda s: [n.strip() for n in s.split(",") if n.strip()],
+        default=None,
+        metavar="NAME[,NAME...]",
+        help=f"run only these experiments (default: all of {', '.join(EXPERIMENTS)})",
+    )
+    return parser
+
+
+def reproduce(preset: str, out: Path, seed: int | None = None, only=None) -> int:
+    """Run the experiments and write the report; 0 if none failed, else 1."""
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    names = list(only) if only else list(EXPERIMENTS)
+    started = datetime.datetime.now().astimezone()
+    start = time.perf_counter()
+    env = environment()
+    rows: list[Row] = []
+    bar = tqdm(names, desc="experiments", unit="exp")
+    for name in bar:
+        bar.set_postfix_str(name)
+        row = run_experiment(name, preset, seed, out)
+        rows.append(row)
+        tqdm.write(f"{name}: {_status_text(row)} ({_duration(row.seconds)})")
+        if row.details:
+            tqdm.write(row.details.rstrip())
+        header = _header(preset, seed, started, time.perf_counter() - start, env)
+        md, page = write_report(out, rows, header)
+    bar.close()
+    if not rows:
+        md, page = write_report(out, rows, _header(preset, seed, started, 0.0, env))
+    held, total = _claim_counts(rows)
+    failed = [r.name for r in rows if r.status == "failed"]
+    print(f"{held}/{total} claims hold; wrote {md} and {page}")
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def main(argv=None) -> int:
+    """``python -m experiments.reproduce [--preset P] [--out DIR] [--seed N] [--only a,b]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.reproduce", description=__doc__.splitlines()[0]
+    )
+    args = add_arguments(parser).parse_args(argv)
+    return reproduce(args.preset, args.out, args.seed, args.only)
+
+
+def cli(argv=None) -> int:
+    """The ``jaxntk`` console command: ``jaxntk reproduce --preset quick --out results/``."""
+    parser = argparse.ArgumentParser(
+        prog="jaxntk", description="jaxntk: shallow ReLU networks, masked neurons, node scaling."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_arguments(
+        commands.add_parser(
+            "reproduce",
+            help="run every experiment and write report.md / report.html",
+            description=__doc__.splitlines()[0],
+        )
+    )
+    args = parser.parse_args(argv)
+    return reproduce(args.preset, args.out, args.seed, args.only)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

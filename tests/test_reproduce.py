@@ -1,0 +1,167 @@
+"""The main job (``jaxntk reproduce``): report.md and report.html with a row per claim.
+
+Fake experiment modules registered in ``sys.modules`` make the failure handling testable without
+the real scripts: a module that raises, one that is missing and one that asks to be skipped each
+give their row while the others still run, and the exit code is non-zero. One real experiment
+(``asym_simulated`` at smoke size) checks the pipeline end to end.
+"""
+
+import dataclasses
+import html
+import importlib.util
+import json
+import re
+import sys
+import tomllib
+import types
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from experiments import _cli, reproduce  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclasses.dataclass(frozen=True)
+class FakeConfig:
+    size: int = 3
+    seed: int = 0
+
+
+def _fake_module(monkeypatch, name: str, *, fail: bool = False, skip: str | None = None):
+    """Register ``experiments.<name>``: two claims (one holds, one fails) or a raising run."""
+
+    def run(cfg):
+        if fail:
+            raise RuntimeError(f"{name} broke on purpose")
+        return {"curve": np.arange(cfg.size, dtype=float), "seed": np.asarray(cfg.seed)}
+
+    def plot(results, cfg):
+        fig, ax = plt.subplots()
+        ax.plot(results["curve"])
+        return fig
+
+    def claims(results, cfg):
+        return [
+            _cli.Claim("masked", f"{name} claim A | with a pipe", "value 2.0", 2.0, True, "> 1"),
+            _cli.Claim("asymmetric", f"{name} claim B <b>", "value 0.5", 0.5, False, "> 1"),
+        ]
+
+    module = types.ModuleType(f"experiments.{name}")
+    module.__doc__ = f"Fake experiment {name}.\n\nSecond paragraph, not in the report."
+    presets = {p: FakeConfig() for p in ("quick", "paper", "smoke")}
+    module.SCRIPT = _cli.Script(name, presets, run, plot, claims, name)
+    module.findings = lambda results, cfg: f"{name} findings: curve sum {results['curve'].sum()}"
+    if skip is not None:
+        module.available = lambda cfg: skip
+    monkeypatch.setitem(sys.modules, f"experiments.{name}", module)
+
+
+def _claims_rows(markdown: str) -> list[list[str]]:
+    """The data rows of the report's claims table, cells split on unescaped pipes."""
+    section = markdown.split("\n## Claims", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("| ")][1:]  # no header
+    return [
+        [c.strip().replace(r"\|", "|") for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        for line in lines
+    ]
+
+
+def test_failures_are_rows_and_the_run_goes_on(monkeypatch, tmp_path, capsys):
+    _fake_module(monkeypatch, "_fake_raises", fail=True)
+    _fake_module(monkeypatch, "_fake_ok")
+    _fake_module(monkeypatch, "_fake_skipped", skip="no data file given")
+    _fake_module(monkeypatch, "_fake_ok2")
+    only = "_fake_raises,_fake_ok,_no_such_experiment,_fake_skipped,_fake_ok2"
+    code = reproduce.main(
+        ["--preset", "smoke", "--out", str(tmp_path), "--seed", "7", "--only", only]
+    )
+    assert code != 0
+
+    md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    rows = _claims_rows(md)
+    assert [r[0] for r in rows] == ["_fake_ok", "_fake_ok", "_fake_ok2", "_fake_ok2"]
+    assert rows[0][1:] == ["masked", "_fake_ok claim A | with a pipe", "value 2.0", "> 1", "✓"]
+    assert rows[1][-1] == "✗"
+    assert "## Claims (2/4 hold)" in md
+
+    overview = md.split("## Experiments", 1)[1].split("## Claims", 1)[0]
+    assert "failed: RuntimeError: _fake_raises broke on purpose" in overview
+    assert (
+        "failed: ModuleNotFoundError: No module named 'experiments._no_such_experiment'" in overview
+    )
+    assert "skipped: no data file given" in overview
+    assert overview.count("ok — 1/2 claims hold") == 2
+    assert "Fake experiment _fake_ok." in md and "Second paragraph" not in md
+    assert "![_fake_ok](_fake_ok/figure.png)" in md and "_fake_raises/figure.png" not in md
+    assert "_fake_ok findings: curve sum 3.0" in md
+
+    # the HTML has the same table, escaped, and embeds the figures by relative path
+    assert page.count('<td class="holds">') == 4
+    assert html.escape("_fake_ok claim B <b>") in page and "claim B <b>" not in page
+    assert '<img src="_fake_ok2/figure.png"' in page
+    assert "RuntimeError: _fake_raises broke on purpose" in page
+
+    for name in ("_fake_ok", "_fake_ok2"):
+        assert sorted(p.name for p in (tmp_path / name).iterdir()) == sorted(_cli.OUTPUT_FILES)
+        assert json.loads((tmp_path / name / "config.json").read_text())["seed"] == 7
+        assert len(json.loads((tmp_path / name / "claims.json").read_text())) == 2
+    assert not (tmp_path / "_fake_raises").exists() and not (tmp_path / "_fake_skipped").exists()
+    assert "failed: _fake_raises, _no_such_experiment" in capsys.readouterr().err
+
+
+def test_all_ok_exits_zero(monkeypatch, tmp_path):
+    _fake_module(monkeypatch, "_fake_ok")
+    _fake_module(monkeypatch, "_fake_skipped", skip="no data file given")
+    assert reproduce.cli(["reproduce", "--preset", "smoke", "--out", str(tmp_path),
+                          "--only", "_fake_ok,_fake_skipped"]) == 0  # fmt: skip
+    md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "- **preset**: smoke" in md and "- **seed**: each preset's own" in md
+    assert "jax " in md and "optax " in md and "- **device**: " in md
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("experiments.asym_simulated") is None,
+    reason="experiments/asym_simulated.py does not exist yet",
+)
+def test_real_experiment_at_smoke_size(tmp_path):
+    code = reproduce.cli(
+        ["reproduce", "--preset", "smoke", "--out", str(tmp_path), "--only", "asym_simulated"]
+    )
+    assert code == 0
+    claims = json.loads((tmp_path / "asym_simulated" / "claims.json").read_text())
+    assert claims, "asym_simulated contributes claims to the report"
+    md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    rows = _claims_rows(md)
+    assert len(rows) == len(claims)
+    assert [r[2] for r in rows] == [" ".join(c["claim"].split()) for c in claims]
+    assert all(r[-1] in ("✓", "✗") for r in rows)
+    assert (tmp_path / "asym_simulated" / "figure.png").is_file()
+    assert "(asym_simulated/figure.png)" in md
+    assert (tmp_path / "report.html").read_text(encoding="utf-8").count('class="holds"') == len(
+        claims
+    )
+
+
+def test_cli_help_lists_reproduce_and_the_console_script(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        reproduce.cli(["--help"])
+    assert exit_info.value.code == 0
+    assert "reproduce" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        reproduce.cli(["reproduce", "--preset", "nope"])
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["jaxntk"] == "experiments.reproduce:cli"
+
+
+def test_default_experiment_list():
+    assert reproduce.EXPERIMENTS[0] == "masked_fig2a" and reproduce.EXPERIMENTS[-1] == "masked_asym"
+    assert "masked_demo" not in reproduce.EXPERIMENTS  # an older script without SCRIPT
+    assert len(set(reproduce.EXPERIMENTS)) == len(reproduce.EXPERIMENTS) == 12
