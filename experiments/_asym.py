@@ -168,7 +168,9 @@ def load_split(name: str, cfg) -> dict:
     """
     from jaxntk import data as jdata
 
-    ds = jdata.load(name, key=jax.random.key(cfg.split_seed), **dict(cfg.data_options))
+    seeded = name in (*jdata.SYNTHETIC, *jdata.uci.NAMES, "digits")
+    key = jax.random.key(cfg.split_seed) if seeded else None
+    ds = jdata.load(name, key=key, **dict(cfg.data_options))
     fields = (
         "x_train",
         "y_train",

@@ -15,6 +15,7 @@ import pytest
 from jaxntk import data
 from jaxntk.data import cifar, download, idx, images, uci
 
+K10 = jax.random.key(10)  # the official UCI permutation seed
 CLOSED_PORT_URL = "http://127.0.0.1:9/"  # the discard port: connection refused, no network used
 
 
@@ -51,7 +52,7 @@ def test_offline_uci_tables_have_their_published_shapes(name, shape):
     [("concrete", (412, 412, 206)), ("airfoil", (601, 601, 301)), ("plant", (3827, 3827, 1914))],
 )
 def test_official_split_sizes_are_int_truncations(name, sizes):
-    ds = data.load(name)
+    ds = data.load(name, key=K10)
     n_train, n_transfer, n_test = sizes
     got = ds.sizes()
     assert (got["train"], got["test"]) == (n_train, n_test)
@@ -61,7 +62,7 @@ def test_official_split_sizes_are_int_truncations(name, sizes):
 
 
 def test_standardisation_uses_the_training_split_only():
-    ds = data.load("concrete", dtype=np.float64)
+    ds = data.load("concrete", key=K10, dtype=np.float64)
     np.testing.assert_allclose(ds.x_train.mean(axis=0), 0.0, atol=1e-12)
     np.testing.assert_allclose(ds.x_train.std(axis=0), 1.0, rtol=1e-12)
     np.testing.assert_allclose(ds.y_train.mean(), 0.0, atol=1e-12)
@@ -92,7 +93,7 @@ def test_same_key_same_split_other_key_other_split():
 @pytest.mark.parametrize("fractions", [(0.6, 0.5, 0.2), (0.5, 0.5), (-0.1, 0.5, 0.2)])
 def test_bad_split_fractions_are_refused(fractions):
     with pytest.raises(ValueError, match="fractions"):
-        data.load("concrete", fractions=fractions)
+        data.load("concrete", key=K10, fractions=fractions)
 
 
 def test_nan_and_ragged_tables_are_refused(tmp_path):
@@ -125,7 +126,7 @@ def test_energy_downloads_verifies_and_loads(tmp_path, isolated_cache, monkeypat
     monkeypatch.setattr(uci, "ENERGY_URL", f"file://{source}/ENB2012_data.xlsx")
     monkeypatch.setattr(uci, "ENERGY_SHA256", digest)
     assert data.available()["energy"] != True  # noqa: E712 -- not downloaded yet, never fetched
-    ds = data.load("energy")
+    ds = data.load("energy", key=K10)
     assert ds.sizes()["train"] == 12 and ds.x_train.shape[1] == 8
     assert (isolated_cache / "uci" / "ENB2012_data.xlsx").is_file()
     assert data.available()["energy"] is True
@@ -134,7 +135,7 @@ def test_energy_downloads_verifies_and_loads(tmp_path, isolated_cache, monkeypat
 def test_energy_offline_says_what_to_download_and_where(isolated_cache, monkeypatch):
     monkeypatch.setattr(uci, "ENERGY_URL", CLOSED_PORT_URL + "ENB2012_data.xlsx")
     with pytest.raises(data.DataUnavailableError) as err:
-        data.load("energy")
+        data.load("energy", key=K10)
     message = str(err.value)
     assert CLOSED_PORT_URL + "ENB2012_data.xlsx" in message
     assert str(isolated_cache / "uci" / "ENB2012_data.xlsx") in message
@@ -237,7 +238,7 @@ def test_real_fashion_mnist_shapes():
 
 
 def test_digits_is_always_available():
-    ds = data.load("digits")
+    ds = data.load("digits", key=K10)
     assert ds.num_classes == 10 and ds.x_train.shape == (718, 64)
     assert ds.x_train.max() <= 1.0 and ds.task == "classification"
     assert data.available()["digits"] is True
@@ -337,7 +338,7 @@ def test_feature_files_classification_and_masked_regression(tmp_path):
 def test_sphere_targets_have_the_stated_mean_and_variance():
     """y = mean_k 5 sin(pi x_k) + 0.1 eps: E y = 0 by symmetry; Var y from an independent
     NumPy Monte Carlo of 10^6 draws; tolerance 5 standard errors of the n = 20000 sample."""
-    ds = data.load("sphere", n=20_000, n_test=0, dtype=np.float64)
+    ds = data.load("sphere", jax.random.key(0), n=20_000, n_test=0, dtype=np.float64)
     y = ds.y_train[:, 0]
     rng = np.random.default_rng(0)
     g = rng.normal(size=(1_000_000, 50))
@@ -349,7 +350,7 @@ def test_sphere_targets_have_the_stated_mean_and_variance():
 
 
 def test_relu_teacher_targets_are_the_teacher():
-    ds = data.load("relu_teacher", n=50, n_test=10, in_dim=7, dtype=np.float64)
+    ds = data.load("relu_teacher", jax.random.key(0), n=50, n_test=10, in_dim=7, dtype=np.float64)
     w_star = ds.meta["w_star"]
     np.testing.assert_allclose(np.linalg.norm(w_star), 1.0, rtol=1e-6)
     np.testing.assert_allclose(ds.y_train[:, 0], np.maximum(ds.x_train @ w_star, 0), rtol=1e-5)
@@ -362,7 +363,10 @@ def test_relu_teacher_targets_are_the_teacher():
     "name, options, match",
     [
         ("imagenet", {}, "unknown data set 'imagenet'; choose one of 'sphere'"),
-        ("concrete", {"bogus": 1}, "unknown option"),
+        ("concrete", {"bogus": 1, "key": K10}, "unknown option"),
+        ("concrete", {}, "pass key=jax.random.key"),
+        ("sphere", {}, "pass key=jax.random.key"),
+        ("fashion_mnist", {"key": K10}, "takes no key"),
         ("features", {}, "needs path="),
         ("cifar100", {}, "needs path="),
     ],

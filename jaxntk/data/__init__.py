@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax
 import numpy as np
 
 from jaxntk import _validate
@@ -83,7 +82,6 @@ def _dataset(name, task, arrays: dict, dtype, **fields) -> Dataset:
 def _synthetic(name, key, dtype, options) -> Dataset:
     import jax.numpy as jnp
 
-    key = jax.random.key(0) if key is None else key
     if name == "unit_norm":
         n = options.pop("n", 1000)
         in_dim, out_dim = options.pop("in_dim", 2048), options.pop("out_dim", 10)
@@ -115,8 +113,9 @@ def load(name: str, key=None, *, dtype=np.float32, **options) -> Dataset:
 
     Args:
       name: one of ``NAMES``.
-      key: PRNG key of the synthetic draws or of the UCI / digits permutation (default: key(0);
-        key(10) for UCI, the official seed — our permutation differs from NumPy's).
+      key: PRNG key of the synthetic draws or of the UCI / digits permutation — required for
+        those (the official UCI seed is 10: ``jax.random.key(10)``; our permutation differs from
+        NumPy's), refused for the data sets with fixed splits (MNIST family, CIFAR, features).
       dtype: floating dtype of the arrays.
       **options: per family — synthetic: n, n_test, in_dim, noise (unit_norm: n, in_dim,
         out_dim); UCI: fractions=(0.4, 0.4, 0.2), standardize=True, path (a file to read
@@ -129,6 +128,14 @@ def load(name: str, key=None, *, dtype=np.float32, **options) -> Dataset:
         obtain them). ChecksumError: a downloaded or cached file fails its SHA-256.
     """
     _validate.choice("data set", name, NAMES)
+    seeded = name in (*SYNTHETIC, *uci.NAMES, "digits")
+    if seeded and key is None:
+        raise ValueError(
+            f"data set {name!r} is drawn or permuted from a key: pass key=jax.random.key(seed)"
+            + (" (the official code's seed is 10)" if name in uci.NAMES else "")
+        )
+    if not seeded and key is not None:
+        raise ValueError(f"data set {name!r} has a fixed split and takes no key; drop key=")
     if key is not None:
         _validate.key(key)
     options = dict(options)
@@ -136,7 +143,6 @@ def load(name: str, key=None, *, dtype=np.float32, **options) -> Dataset:
         return _synthetic(name, key, dtype, options)
     if name in uci.NAMES:
         x, y = uci.table(name, path=options.pop("path", None))
-        key = jax.random.key(10) if key is None else key
         split = uci.official_split(
             key,
             x,
@@ -156,7 +162,6 @@ def load(name: str, key=None, *, dtype=np.float32, **options) -> Dataset:
         )
     if name == "digits":
         x, labels = images.digits()
-        key = jax.random.key(0) if key is None else key
         split = uci.official_split(
             key,
             x,
