@@ -59,7 +59,9 @@ def init_many(keys, in_dim: int, width: int, out_dim: int):
     )(keys)
 
 
-def train_configs(keys, data: dict, width: int, gammas, gd_cfg: jaxntk.GDConfig, *, desc=""):
+def train_configs(
+    keys, data: dict, width: int, gammas, gd_cfg: jaxntk.GDConfig, *, desc="", scales=None
+):
     """Train every (gamma, alpha) for every key; repetitions are one vmapped call per config.
 
     Args:
@@ -67,6 +69,8 @@ def train_configs(keys, data: dict, width: int, gammas, gd_cfg: jaxntk.GDConfig,
         as the official runs share their data and differ only in the initialization).
       data: dict with x_train, y_train, x_test, y_test (float32).
       gammas: sequence of (gamma, alpha).
+      scales: optional sqrt(lam) per configuration, replacing ``node_scale(width, *gammas[g])``
+        (e.g. the official off-by-one Zipf, ``scaling.node_scales(..., kind="zipf_code")``).
 
     Returns:
       ``(params, scales, history)``: params stacked (G, R, ...), scales (G, width) and a dict of
@@ -91,9 +95,10 @@ def train_configs(keys, data: dict, width: int, gammas, gd_cfg: jaxntk.GDConfig,
 
         return jax.vmap(one)(params0)
 
+    given = scales
     params, scales, history = [], [], {}
-    for gamma, alpha in tqdm(gammas, desc=desc or f"width {width}", leave=False):
-        scale = node_scale(width, gamma, alpha)
+    for g, (gamma, alpha) in enumerate(tqdm(gammas, desc=desc or f"width {width}", leave=False)):
+        scale = node_scale(width, gamma, alpha) if given is None else given[g]
         p, h = train(params0, arrays, scale)
         params.append(p)
         scales.append(scale)

@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 
 import jaxntk  # noqa: E402
 from experiments import _asym, _cli  # noqa: E402
-from jaxntk import ntk, plotting  # noqa: E402
+from jaxntk import ntk, plotting, scaling  # noqa: E402
 from jaxntk.data import sphere_sin  # noqa: E402
 
 
@@ -55,6 +55,9 @@ class Config:
     num_seeds: int = 3
     seed: int = 0
     gammas: tuple = _asym.PAPER_GAMMAS
+    # Also train gamma = 0.5, alpha = 0.7 with the official code's off-by-one Zipf (the pmf at
+    # k - 1: node 0 gets lam = 0 and every other node its predecessor's lam), for comparison.
+    official_zipf: bool = True
 
 
 PRESETS = {
@@ -92,8 +95,15 @@ def run(cfg: Config) -> dict[str, np.ndarray]:
     )  # the official simulated run takes the NTG on all training points
     _, scales, history = _asym.train_configs(keys, d, cfg.width, cfg.gammas, gd_cfg)
     h_inf = ntk.infinite_width_relu(d["x_train"], parameterization="asym_code")
+    extra = {}
+    if cfg.official_zipf:
+        lam = scaling.node_scales(None, cfg.width, gamma=0.5, kind="zipf_code", alpha=0.7)
+        _, _, code = _asym.train_configs(keys, d, cfg.width, [(0.5, 0.7)], gd_cfg,
+                                         scales=[jnp.sqrt(lam.astype(jnp.float32))])  # fmt: skip
+        extra = {f"official_zipf_{k}": v[0] for k, v in code.items()}
     return {
         **history,
+        **extra,
         "lam": np.asarray(scales) ** 2,
         "h_inf_min_eig": np.asarray(ntk.min_eig(h_inf)),
     }
@@ -123,6 +133,13 @@ def plot(results: dict, cfg: Config):
             bound = gamma * float(results["h_inf_min_eig"])
             axes[4].axhline(bound, color=f"C{g}", linestyle="--", linewidth=1)
     axes[4].plot([], [], "k--", linewidth=1, label="bound γ·λ_min(H∞)")
+    g = _asym.gamma_index(cfg.gammas, 0.5)
+    if "official_zipf_step" in results and g is not None:  # the official Zipf, dotted
+        movement = _asym.top_node_movement(results["official_zipf_node_movement"]).mean(axis=0)
+        axes[2].plot(steps, movement, ":", color=f"C{g}", label="γ=0.5, official Zipf (node 0 off)")
+        axes[1].plot(steps[1:], results["official_zipf_test_risk"][:, 1:].mean(axis=0), ":",
+                     color=f"C{g}", label="γ=0.5, official Zipf (node 0 off)")  # fmt: skip
+        axes[2].legend(fontsize=7)
     axes[4].legend(fontsize=7)
     fig.suptitle(
         f"Asymmetrical node scaling, simulated sphere data (n={cfg.n}, d={cfg.in_dim}), "
@@ -170,6 +187,15 @@ def summary(results: dict, cfg: Config) -> str:
             f"{results['test_risk'][g, :, -1].mean():.4g} | {movement[g]:.3g} | "
             f"{results['ntk_change'][g, :, -1].mean():.3g} | "
             f"{results['ntk_min_eig'][g, :, -1].mean():.3g}"
+        )
+    if "official_zipf_step" in results:
+        movement = _asym.top_node_movement(results["official_zipf_node_movement"])[..., -1]
+        lines.append(
+            f"γ=0.5, α=0.7, official Zipf (node 0 off) | "
+            f"{results['official_zipf_train_risk'][:, -1].mean():.4g} | "
+            f"{results['official_zipf_test_risk'][:, -1].mean():.4g} | {movement.mean():.3g} | "
+            f"{results['official_zipf_ntk_change'][:, -1].mean():.3g} | "
+            f"{results['official_zipf_ntk_min_eig'][:, -1].mean():.3g}"
         )
     return "\n".join(lines)
 

@@ -132,6 +132,19 @@ def test_energy_downloads_verifies_and_loads(tmp_path, isolated_cache, monkeypat
     assert data.available()["energy"] is True
 
 
+def test_an_unpinned_download_is_used_but_flagged_unverified(tmp_path, isolated_cache, monkeypatch):
+    """ENB2012 has no published SHA-256 (ENERGY_SHA256 is None): the file is used and the
+    warning says it is not verified and gives its hash, so it can be compared and pinned."""
+    source = tmp_path / "served"
+    source.mkdir()
+    _write_energy_xlsx(source / "ENB2012_data.xlsx")
+    monkeypatch.setattr(uci, "ENERGY_URL", f"file://{source}/ENB2012_data.xlsx")
+    assert uci.ENERGY_SHA256 is None
+    digest = download.sha256(source / "ENB2012_data.xlsx")
+    with pytest.warns(UserWarning, match=f"NOT verified.*{digest}"):
+        data.load("energy", key=K10)
+
+
 def test_energy_offline_says_what_to_download_and_where(isolated_cache, monkeypatch):
     monkeypatch.setattr(uci, "ENERGY_URL", CLOSED_PORT_URL + "ENB2012_data.xlsx")
     with pytest.raises(data.DataUnavailableError) as err:

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import urllib.error
 import urllib.request
+import warnings
 from pathlib import Path
 
 
@@ -62,9 +63,15 @@ def sha256(path) -> str:
 
 def verify(path: Path, expected: str | None) -> None:
     """Raise ``ChecksumError`` (after renaming the file to ``*.bad``) on a SHA-256 mismatch."""
-    if expected is None:
-        return
     got = sha256(path)
+    if expected is None:
+        # Say so rather than pretend: the file is used, unverified, and its hash is printed so
+        # that it can be compared with another copy and pinned.
+        warnings.warn(
+            f"{path.name} is NOT verified: no SHA-256 is pinned for it; its SHA-256 is {got}",
+            stacklevel=3,
+        )
+        return
     if got != expected.lower():
         bad = path.with_name(path.name + ".bad")
         path.replace(bad)
