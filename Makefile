@@ -63,8 +63,10 @@ test: test-default test-nt
 test-default: $(VENV)/.installed data
 	JAXNTK_REQUIRE_NT=0 $(VENV)/bin/python -m pytest $(PYTEST_FLAGS)
 
+# The nt environment checks the library (and every kernel against neural-tangents) on old JAX;
+# the experiment scripts, notebooks and report run once, in the default environment.
 test-nt: $(VENV_NT)/.installed data
-	JAXNTK_REQUIRE_NT=1 $(VENV_NT)/bin/python -m pytest $(PYTEST_FLAGS)
+	JAXNTK_REQUIRE_NT=1 $(VENV_NT)/bin/python -m pytest $(PYTEST_FLAGS) -m "not experiments"
 
 # Benchmarks (not tests): timings go here, never into the suite.
 bench: $(VENV)/.installed $(VENV_NT)/.installed

@@ -3,8 +3,13 @@
 import json
 
 import numpy as np
+import pytest
 
 from experiments import masked_demo
+
+# Scripts, notebooks and the report use only the public API that the rest of the suite checks
+# in both environments; they run in the default environment only (see the Makefile).
+pytestmark = pytest.mark.experiments
 
 
 def test_demo_main_writes_outputs_and_shows_the_effects(tmp_path, capsys):

@@ -22,6 +22,10 @@ pytest.importorskip("ipykernel", reason=f"notebook tests need {NEEDS}")
 from jupyter_client.kernelspec import KernelSpecManager  # noqa: E402  (installed with nbclient)
 from jupyter_client.manager import KernelManager  # noqa: E402
 
+# Scripts, notebooks and the report use only the public API that the rest of the suite checks
+# in both environments; they run in the default environment only (see the Makefile).
+pytestmark = pytest.mark.experiments
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ["masked_quickstart", "asymmetric_quickstart"]
 KERNEL = "jaxntk-test"

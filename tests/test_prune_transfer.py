@@ -117,8 +117,12 @@ def test_padded_heads_equal_heads_on_k_inputs(key):
         def loss(q, k=k, small=small, rows=slice(0, 20)):
             return jnp.mean((small.apply({"params": q}, phi[rows, :k]) - y[rows]) ** 2)
 
-        for _ in range(30):  # plain SGD, written out
-            p = jax.tree_util.tree_map(lambda v, g: v - 0.05 * g, p, jax.grad(loss)(p))
+        @jax.jit
+        def sgd_step(q, loss=loss):  # plain SGD, written out
+            return jax.tree_util.tree_map(lambda v, g: v - 0.05 * g, q, jax.grad(loss)(q))
+
+        for _ in range(30):
+            p = sgd_step(p)
         test_risk = loss(p, rows=slice(20, None))
         assert float(curve.train_risk[i]) == pytest.approx(float(loss(p)), rel=1e-6)
         assert float(curve.test_risk[i]) == pytest.approx(float(test_risk), rel=1e-6)

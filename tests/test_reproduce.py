@@ -25,6 +25,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from experiments import _cli, reproduce  # noqa: E402
 
+# Scripts, notebooks and the report use only the public API that the rest of the suite checks
+# in both environments; they run in the default environment only (see the Makefile).
+pytestmark = pytest.mark.experiments
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
