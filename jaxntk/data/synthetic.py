@@ -13,6 +13,22 @@ import jax.numpy as jnp
 from jaxntk import _validate
 
 
+def _checked(key, n, in_dim, noise=0.0, dtype=None):
+    """Validated (n, in_dim, dtype) of a synthetic draw."""
+    _validate.key(key)
+    n = _validate.integer("n", n, minimum=1)
+    in_dim = _validate.integer("in_dim", in_dim, minimum=1)
+    if not noise >= 0:
+        raise ValueError(f"noise must be >= 0, got {noise!r}")
+    return n, in_dim, dtype or jnp.zeros(()).dtype
+
+
+def _unit_rows(key, n, in_dim, dtype):
+    """n points uniform on the unit sphere S^{d-1} (normalised Gaussians)."""
+    g = jax.random.normal(key, (n, in_dim), dtype)
+    return g / jnp.linalg.norm(g, axis=1, keepdims=True)
+
+
 def unit_norm_regression(key, n: int, in_dim: int, out_dim: int = 10, *, dtype=None):
     r"""Unit-norm inputs and smooth targets scaled to max |y| = 1.
 
@@ -23,14 +39,10 @@ def unit_norm_regression(key, n: int, in_dim: int, out_dim: int = 10, *, dtype=N
     Returns:
       ``(x, y)`` of shapes (n, in_dim) and (n, out_dim).
     """
-    _validate.key(key)
-    n = _validate.integer("n", n, minimum=1)
-    in_dim = _validate.integer("in_dim", in_dim, minimum=1)
+    n, in_dim, dtype = _checked(key, n, in_dim, dtype=dtype)
     out_dim = _validate.integer("out_dim", out_dim, minimum=1)
-    dtype = dtype or jnp.zeros(()).dtype
     key_x, key_t = jax.random.split(key)
-    g = jax.random.normal(key_x, (n, in_dim), dtype)
-    x = g / jnp.linalg.norm(g, axis=1, keepdims=True)
+    x = _unit_rows(key_x, n, in_dim, dtype)
     teacher = jax.random.normal(key_t, (in_dim, out_dim), dtype)  # x . t ~ N(0, 1) for unit x
     y = jnp.tanh(x @ teacher)
     return x, y / jnp.max(jnp.abs(y))
@@ -46,15 +58,9 @@ def sphere_sin(key, n: int, in_dim: int = 50, *, noise: float = 0.1, dtype=None)
     Returns:
       ``(x, y)`` of shapes (n, in_dim) and (n, 1).
     """
-    _validate.key(key)
-    n = _validate.integer("n", n, minimum=1)
-    in_dim = _validate.integer("in_dim", in_dim, minimum=1)
-    if not noise >= 0:
-        raise ValueError(f"noise must be >= 0, got {noise!r}")
-    dtype = dtype or jnp.zeros(()).dtype
+    n, in_dim, dtype = _checked(key, n, in_dim, noise, dtype)
     key_x, key_e = jax.random.split(key)
-    g = jax.random.normal(key_x, (n, in_dim), dtype)
-    x = g / jnp.linalg.norm(g, axis=1, keepdims=True)
+    x = _unit_rows(key_x, n, in_dim, dtype)
     eps = jax.random.normal(key_e, (n, 1), dtype)
     y = jnp.mean(5.0 * jnp.sin(jnp.pi * x), axis=1, keepdims=True) + noise * eps
     return x, y
@@ -69,15 +75,9 @@ def relu_teacher(key, n: int, in_dim: int, *, noise: float = 0.0, dtype=None):
     Returns:
       ``(x, y, w_star)`` of shapes (n, in_dim), (n, 1) and (in_dim,).
     """
-    _validate.key(key)
-    n = _validate.integer("n", n, minimum=1)
-    in_dim = _validate.integer("in_dim", in_dim, minimum=1)
-    if not noise >= 0:
-        raise ValueError(f"noise must be >= 0, got {noise!r}")
-    dtype = dtype or jnp.zeros(()).dtype
+    n, in_dim, dtype = _checked(key, n, in_dim, noise, dtype)
     key_x, key_w, key_e = jax.random.split(key, 3)
-    g = jax.random.normal(key_x, (n, in_dim), dtype)
-    x = g / jnp.linalg.norm(g, axis=1, keepdims=True)
+    x = _unit_rows(key_x, n, in_dim, dtype)
     w_star = jax.random.normal(key_w, (in_dim,), dtype)
     w_star = w_star / jnp.linalg.norm(w_star)
     y = jax.nn.relu(x @ w_star)[:, None] + noise * jax.random.normal(key_e, (n, 1), dtype)
