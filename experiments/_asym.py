@@ -173,8 +173,7 @@ def load_split(name: str, cfg) -> dict:
     """
     from jaxntk import data as jdata
 
-    seeded = name in (*jdata.SYNTHETIC, *jdata.uci.NAMES, "digits")
-    key = jax.random.key(cfg.split_seed) if seeded else None
+    key = jax.random.key(cfg.split_seed) if name in jdata.SEEDED else None
     ds = jdata.load(name, key=key, **dict(cfg.data_options))
     fields = (
         "x_train",
@@ -275,16 +274,44 @@ def training_panels(axes, results: dict, gammas, *, prefix: str = "", accuracy: 
     axes[0].legend(fontsize=7)
 
 
-def prune_panel(ax, counts, curves: dict, gammas, *, key="test_risk", ylabel="test risk"):
+def prune_panel(ax, results: dict, gammas, *, accuracy: bool = False):
+    """Test risk (or accuracy) against the number of pruned nodes, from ``pipeline``'s results."""
+    metric = "acc" if accuracy else "risk"
     for g, (gamma, alpha) in enumerate(gammas):
-        plotting.plot_band(ax, counts, curves[key][g], color=f"C{g}", label=label(gamma, alpha))
-    ax.set(title="pruning (no retraining)", xlabel="nodes pruned (ascending λ)", ylabel=ylabel)
+        plotting.plot_band(
+            ax,
+            results["prune_counts"],
+            results[f"prune_test_{metric}"][g],
+            color=f"C{g}",
+            label=label(gamma, alpha),
+        )
+    ax.set(
+        title="pruning (no retraining)",
+        xlabel="nodes pruned (ascending λ)",
+        ylabel="test accuracy" if accuracy else "test risk",
+    )
 
 
-def transfer_panel(ax, ks, curves: dict, gammas, *, key="test_risk", ylabel="test risk", title=""):
-    for g, (gamma, alpha) in enumerate(gammas):
-        plotting.plot_band(ax, ks, curves[key][g], color=f"C{g}", label=label(gamma, alpha))
-    ax.set(title=title or "transfer", xlabel="features k (top λ)", ylabel=ylabel)
+def transfer_panels(axes, results: dict, gammas, *, accuracy: bool = False):
+    """Transfer test risk (or accuracy) against k: official features, then standardised ones."""
+    metric = "acc" if accuracy else "risk"
+    for ax, suffix, what in (
+        (axes[0], "", "official features (with √λ)"),
+        (axes[1], "_std", "standardised features"),
+    ):
+        for g, (gamma, alpha) in enumerate(gammas):
+            plotting.plot_band(
+                ax,
+                results["ks"],
+                results[f"transfer_test_{metric}{suffix}"][g],
+                color=f"C{g}",
+                label=label(gamma, alpha),
+            )
+        ax.set(
+            title=f"transfer, {what}",
+            xlabel="features k (top λ)",
+            ylabel="transfer test accuracy" if accuracy else "test risk",
+        )
 
 
 # ----------------------------------------------------------------------------------------------

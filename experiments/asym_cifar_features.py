@@ -97,14 +97,7 @@ def run(cfg: Config) -> dict[str, np.ndarray]:
 def plot(results: dict, cfg: Config):
     fig, axes = plt.subplots(1, 6, figsize=(21, 3.8))
     _asym.training_panels(axes[:5], results, cfg.gammas, accuracy=True)
-    _asym.prune_panel(
-        axes[5],
-        results["prune_counts"],
-        {"test_acc": results["prune_test_acc"]},
-        cfg.gammas,
-        key="test_acc",
-        ylabel="test accuracy",
-    )
+    _asym.prune_panel(axes[5], results, cfg.gammas, accuracy=True)
     fig.suptitle(
         f"Asymmetrical node scaling on CIFAR features ({cfg.features}), width {cfg.width}, "
         f"{cfg.num_steps} full-batch GD steps lr {cfg.lr} on cross-entropy; mean ± sd over "

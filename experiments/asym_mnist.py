@@ -118,24 +118,8 @@ def plot(results: dict, cfg: Config):
     panels = ("train acc", "test acc", "movement", "ntk", "λ_min", "prune", "transfer", "std")
     fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.6))
     _asym.training_panels(axes[:5], results, cfg.gammas, accuracy=True)
-    _asym.prune_panel(
-        axes[5],
-        results["prune_counts"],
-        {"test_acc": results["prune_test_acc"]},
-        cfg.gammas,
-        key="test_acc",
-        ylabel="test accuracy",
-    )
-    for ax, suffix, what in ((axes[6], "", "official features"), (axes[7], "_std", "standardised")):
-        _asym.transfer_panel(
-            ax,
-            results["ks"],
-            {"test_acc": results["transfer_test_acc" + suffix]},
-            cfg.gammas,
-            key="test_acc",
-            ylabel="transfer test accuracy",
-            title=f"transfer, {what}",
-        )
+    _asym.prune_panel(axes[5], results, cfg.gammas, accuracy=True)
+    _asym.transfer_panels(axes[6:8], results, cfg.gammas, accuracy=True)
     cap = f"first {cfg.max_points} of each split" if cfg.max_points else "official 5000 sizes"
     fig.suptitle(
         f"Asymmetrical node scaling on {results['dataset']} ({cap}), width {cfg.width}, "

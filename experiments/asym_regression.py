@@ -146,20 +146,8 @@ def plot(results: dict, cfg: Config):
     )
     for row, (name, r) in zip(axes, per_set.items()):
         _asym.training_panels(row[:5], r, cfg.gammas)
-        _asym.prune_panel(
-            row[5], r["prune_counts"], {"test_risk": r["prune_test_risk"]}, cfg.gammas
-        )
-        for ax, suffix, what in (
-            (row[6], "", "official features (with √λ)"),
-            (row[7], "_std", "standardised features"),
-        ):
-            _asym.transfer_panel(
-                ax,
-                r["ks"],
-                {"test_risk": r["transfer_test_risk" + suffix]},
-                cfg.gammas,
-                title=f"transfer, {what}",
-            )
+        _asym.prune_panel(row[5], r, cfg.gammas)
+        _asym.transfer_panels(row[6:8], r, cfg.gammas)
         row[0].set_ylabel(f"{name}\nrisk mean((f−y)²)")
     note = f"; not on this machine, skipped: {', '.join(skipped)}" if skipped else ""
     fig.suptitle(

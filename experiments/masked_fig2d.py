@@ -90,6 +90,13 @@ PRESETS = {
 }
 
 
+def seed_losses(cfg: Config, x, y, width: int, mcfg: jaxntk.MaskedConfig) -> np.ndarray:
+    """(seed, rounds + 1) full-network losses of ``mcfg`` at ``width``; seeds are a vmap."""
+    params0, keys = _masked_data.init_many(cfg, x, y, width)
+    batch = jax.jit(jax.vmap(lambda p, key: jaxntk.train_masked(key, p, x, y, mcfg)[1].loss))
+    return np.asarray(batch(params0, keys))
+
+
 def run(cfg: Config) -> dict[str, np.ndarray]:
     """``loss`` (K, width, seed, rounds + 1) and ``error`` (K, width, seed)."""
     x, y, _ = _masked_data.load(cfg)
@@ -99,11 +106,7 @@ def run(cfg: Config) -> dict[str, np.ndarray]:
         num_subnets = cfg.subnets[k]
         mcfg = presets.ist(num_subnets, cfg.local_steps, cfg.lr_per_keep_prob / num_subnets,
                            cfg.num_rounds, loss=cfg.loss)  # fmt: skip
-        params0, keys = _masked_data.init_many(cfg, x, y, cfg.widths[w])
-        batch = jax.jit(
-            jax.vmap(lambda p, key, mcfg=mcfg: jaxntk.train_masked(key, p, x, y, mcfg)[1].loss)
-        )
-        loss[k, w] = np.asarray(batch(params0, keys))
+        loss[k, w] = seed_losses(cfg, x, y, cfg.widths[w], mcfg)
     out = {
         "widths": np.asarray(cfg.widths),
         "subnets": np.asarray(cfg.subnets),
@@ -117,11 +120,7 @@ def run(cfg: Config) -> dict[str, np.ndarray]:
                                    loss=cfg.loss)  # fmt: skip
         official = np.zeros((len(cfg.widths), cfg.num_seeds, cfg.num_rounds + 1))
         for w, width in enumerate(tqdm(cfg.widths, desc="fig2d: official 1/ξ scale")):
-            params0, keys = _masked_data.init_many(cfg, x, y, width)
-            batch = jax.jit(
-                jax.vmap(lambda p, key, mcfg=mcfg: jaxntk.train_masked(key, p, x, y, mcfg)[1].loss)
-            )
-            official[w] = np.asarray(batch(params0, keys))
+            official[w] = seed_losses(cfg, x, y, width, mcfg)
         out["official_error"] = _masked_data.converged(official, cfg.window)
     return out
 

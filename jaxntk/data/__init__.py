@@ -41,6 +41,8 @@ SYNTHETIC = ("sphere", "relu_teacher", "unit_norm")
 IMAGES = ("digits", "fashion_mnist", "mnist")
 FILES = ("cifar10", "cifar100", "features")
 NAMES = (*SYNTHETIC, *uci.NAMES, *IMAGES, *FILES)
+# Drawn or permuted from a key (required); the others have fixed splits (a key is refused).
+SEEDED = (*SYNTHETIC, *uci.NAMES, "digits")
 SPLITS = ("train", "test", "transfer_train", "transfer_test")
 
 
@@ -128,7 +130,7 @@ def load(name: str, key=None, *, dtype=np.float32, **options) -> Dataset:
         obtain them). ChecksumError: a downloaded or cached file fails its SHA-256.
     """
     _validate.choice("data set", name, NAMES)
-    seeded = name in (*SYNTHETIC, *uci.NAMES, "digits")
+    seeded = name in SEEDED
     if seeded and key is None:
         raise ValueError(
             f"data set {name!r} is drawn or permuted from a key: pass key=jax.random.key(seed)"
