@@ -4,10 +4,11 @@ The model (both papers): f(x) = out_scale * sum_j s_j a_j relu(w_j . x), see ``j
 Importing jaxntk never changes ``jax.config`` and never imports neural-tangents.
 """
 
-from jaxntk import losses, masks, ntk, presets, scaling, transfer
+from jaxntk import losses, masks, ntk, presets, rounds, scaling, transfer
 from jaxntk.gd import GDConfig, GDHistory, train_gd
 from jaxntk.model import ShallowReLU, apply, init_params
 from jaxntk.prune import PruneCurve, prune_curve
+from jaxntk.sweep import sweep_masked
 from jaxntk.train import MaskedConfig, MaskedHistory, round_masks, train_masked
 from jaxntk.transfer import HeadConfig, TransferCurve, transfer_curve
 
@@ -34,5 +35,7 @@ __all__ = [
     "ntk",
     "presets",
     "round_masks",
+    "rounds",
+    "sweep_masked",
     "train_masked",
 ]

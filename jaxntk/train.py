@@ -20,15 +20,12 @@ keep_prob = 1/K), full GD (keep_prob = 1, K = 1); see ``jaxntk.presets``.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 
-from jaxntk import _validate, losses, masks
-from jaxntk.model import apply
+from jaxntk import _validate, losses, masks, rounds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,29 +94,11 @@ class MaskedHistory(NamedTuple):
     dead_fraction: jax.Array
 
 
-class _Structure(NamedTuple):
-    """The static (shape- and branch-determining) part of a MaskedConfig."""
-
-    num_subnets: int
-    local_steps: int
-    num_rounds: int
-    mask: str
-    unsampled: str
-    loss: str
-
-    @classmethod
-    def of(cls, cfg: MaskedConfig) -> _Structure:
-        return cls(
-            cfg.num_subnets, cfg.local_steps, cfg.num_rounds, cfg.mask, cfg.unsampled, cfg.loss
-        )
-
-
-def _round_masks(key, round_index, width, keep_prob, structure: _Structure, dtype):
-    # fold_in keeps round r's masks independent of how many rounds are run.
-    round_key = jax.random.fold_in(key, round_index)
-    return masks.sample(
-        round_key, structure.mask, structure.num_subnets, width, keep_prob, dtype=dtype
-    )
+def _plan(cfg: MaskedConfig, path: str, capacity: int, mesh) -> rounds.Plan:
+    return rounds.Plan(
+        cfg.num_subnets, cfg.local_steps, cfg.num_rounds, cfg.mask, cfg.unsampled, cfg.loss,
+        path, capacity, mesh,
+    )  # fmt: skip
 
 
 def round_masks(key, params: dict, cfg: MaskedConfig):
@@ -131,14 +110,38 @@ def round_masks(key, params: dict, cfg: MaskedConfig):
     """
     _validate.key(key)
     w = params["w"]
-    structure = _Structure.of(cfg)
+    plan = _plan(cfg, "plain", w.shape[0], None)
     keep_prob = jnp.asarray(cfg.surrogate_keep_prob, w.dtype)
-    return jax.vmap(lambda r: _round_masks(key, r, w.shape[0], keep_prob, structure, w.dtype))(
-        jnp.arange(cfg.num_rounds)
-    )
+    return jax.vmap(
+        lambda r: rounds.sample_masks(key, r, plan, w.shape[0], keep_prob, cfg.num_subnets, w.dtype)
+    )(jnp.arange(cfg.num_rounds))
 
 
-def train_masked(key, params: dict, x, y, cfg: MaskedConfig, *, node_scale=None):
+def _batched(*trees) -> bool:
+    """Whether any argument is being traced by ``jax.vmap`` (see ``rounds.choose_path``)."""
+    # JAX has no public name for vmap's tracer type across 0.4.23 .. current; its class name is
+    # stable. Missing it only costs speed (the compact paths' cond becomes a select).
+    leaves = jax.tree_util.tree_leaves(trees)
+    return any(type(leaf).__name__ == "BatchTracer" for leaf in leaves)
+
+
+def check_mesh(mesh, num_subnets: int) -> None:
+    """A one-axis-or-more ``jax.sharding.Mesh`` whose first axis divides the surrogates."""
+    if mesh is None:
+        return
+    if not isinstance(mesh, jax.sharding.Mesh):
+        raise ValueError(f"mesh must be a jax.sharding.Mesh or None, got {type(mesh).__name__}")
+    devices = mesh.shape[mesh.axis_names[0]]
+    if num_subnets % devices:
+        raise ValueError(
+            f"num_subnets={num_subnets} must be a multiple of the {devices} devices on mesh axis "
+            f"{mesh.axis_names[0]!r}: every device trains the same number of surrogates"
+        )
+
+
+def train_masked(
+    key, params: dict, x, y, cfg: MaskedConfig, *, node_scale=None, path="auto", mesh=None
+):
     """Train W by rounds of masked surrogates trained in parallel and averaged.
 
     Args:
@@ -149,60 +152,40 @@ def train_masked(key, params: dict, x, y, cfg: MaskedConfig, *, node_scale=None)
       cfg: a ``MaskedConfig``.
       node_scale: optional (width,) base node scale (e.g. sqrt(lam) of an asymmetrically scaled
         network); surrogates use ``node_scale * mask / keep_prob``.
+      path: how a round is computed: "plain", "compact", "gram", "gram_compact" or "auto" (the
+        cheapest for the shapes); all give the same numbers up to float rounding (see
+        ``jaxntk.rounds``).
+      mesh: optional ``jax.sharding.Mesh``: the surrogates of a round are split over the
+        devices of its first axis (``num_subnets`` a multiple of their number) and the
+        aggregation becomes a cross-device reduction.
 
     Returns:
       ``(params, history)``: the trained parameters and a ``MaskedHistory``.
 
-    Works under ``jax.vmap`` (e.g. over keys for repetitions) and ``jax.jit``.
+    Works under ``jax.vmap`` (e.g. over keys for repetitions) and ``jax.jit``; for grids of
+    configurations ``jaxntk.sweep_masked`` runs them as one program with the fast paths.
     """
     _validate.key(key)
     if not isinstance(cfg, MaskedConfig):
         raise ValueError(f"cfg must be a jaxntk.MaskedConfig, got {type(cfg).__name__}")
     _validate.model_data(params, x, y, node_scale)
+    check_mesh(mesh, cfg.num_subnets)
+    n, in_dim = x.shape
+    width, out_dim = params["a"].shape
+    path, capacity = rounds.resolve(
+        path, n, in_dim, width, out_dim, cfg, cfg.surrogate_keep_prob,
+        batched=_batched(key, params, x, y, node_scale),
+    )  # fmt: skip
     dtype = params["w"].dtype
-    keep_prob = jnp.asarray(cfg.surrogate_keep_prob, dtype)
-    lr = jnp.asarray(cfg.lr, dtype)
-    return _train_masked(key, params, x, y, node_scale, keep_prob, lr, _Structure.of(cfg))
-
-
-@functools.partial(jax.jit, static_argnames=("structure",))
-def _train_masked(key, params, x, y, node_scale, keep_prob, lr, structure: _Structure):
-    loss_fn = losses.get(structure.loss)
-    width = params["w"].shape[0]
-    base_scale = jnp.ones((width,), x.dtype) if node_scale is None else node_scale
-    optimizer = optax.sgd(lr)
-
-    def loss_of_w(w, scale):
-        return loss_fn(apply({**params, "w": w}, x, node_scale=scale), y)
-
-    def local_training(w, scale):
-        def step(carry, _):
-            w, opt_state = carry
-            value, grad = jax.value_and_grad(loss_of_w)(w, scale)
-            updates, opt_state = optimizer.update(grad, opt_state, w)
-            return (optax.apply_updates(w, updates), opt_state), value
-
-        (w, _), values = jax.lax.scan(
-            step, (w, optimizer.init(w)), None, length=structure.local_steps
-        )
-        return w, values
-
-    def one_round(w, round_index):
-        round_masks_ = _round_masks(key, round_index, width, keep_prob, structure, x.dtype)
-        scales = base_scale[None, :] * round_masks_ / keep_prob  # (K, width)
-        w_sub, local_values = jax.vmap(local_training, in_axes=(None, 0))(w, scales)
-        w = masks.aggregate(w, w_sub, round_masks_, unsampled=structure.unsampled)
-        dead = jnp.mean(jnp.all(w == 0, axis=1).astype(x.dtype))
-        return w, (loss_of_w(w, node_scale), jnp.mean(local_values, axis=0), dead)
-
-    w0 = params["w"]
-    w, (round_loss, local_loss, dead) = jax.lax.scan(
-        one_round, w0, jnp.arange(structure.num_rounds)
+    run = rounds.Run(
+        key=key,
+        params={**params, "in_scale": params.get("in_scale", jnp.ones((), dtype))},
+        node_scale=jnp.ones((width,), dtype) if node_scale is None else node_scale,
+        keep_prob=jnp.asarray(cfg.surrogate_keep_prob, dtype),
+        lr=jnp.asarray(cfg.lr, dtype),
+        num_valid=jnp.asarray(cfg.num_subnets, jnp.int32),
     )
-    initial_loss = loss_of_w(w0, node_scale)
-    history = MaskedHistory(
-        loss=jnp.concatenate([initial_loss[None], round_loss]),
-        local_loss=local_loss.reshape(structure.num_rounds, structure.local_steps),
-        dead_fraction=dead,
-    )
-    return {**params, "w": w}, history
+    one = jax.tree_util.tree_map(lambda leaf: leaf[None], run)
+    w, (loss, local, dead) = rounds.run(one, x, y, _plan(cfg, path, capacity, mesh))
+    history = MaskedHistory(loss=loss[0], local_loss=local[0], dead_fraction=dead[0])
+    return {**params, "w": w[0]}, history

@@ -1,0 +1,325 @@
+r"""One round of masked training, computed four ways that give the same numbers.
+
+A round (``jaxntk.train``) samples K masks, trains K surrogates for tau full-batch SGD steps from
+the round's W and averages every neuron over the surrogates that held it. The work is
+compute-bound (``../shared/anchors/speed.md``), so speed comes from doing less arithmetic:
+
+``plain``         the reference: every surrogate computes all m neurons, multiplied by 0/1.
+``compact``       surrogate l computes only its kept neurons, gathered into a static capacity c
+                  (``capacity``); padding slots have node scale 0, so they add nothing to the output
+                  and get a zero gradient (inert). If a round draws more than c kept neurons for
+                  some surrogate, that round runs uncompacted instead (``lax.cond``): exact always.
+``gram``          the local steps in pre-activation space. With X~ = in_scale X and Z = X~ W^T,
+                  an SGD step W <- W - lr G^T X~ (G = dL/dZ) is Z <- Z - lr K G with K = X~ X~^T
+                  (n x n): tau steps cost n^2 m each instead of 2 n d m, the round's Z is shared by
+                  all K surrogates, and the weights move once per round,
+                  W <- W - lr (sum of the surrogates' averaged sum_t G_t)^T X~. Pays off when n < d.
+``gram_compact``  both.
+
+Per-step SGD is linear in the gradient, so these are exact rewrites; they differ from ``plain``
+only by float rounding (tests: 1e-5 relative in float32 after several rounds). ``choose_path``
+picks the cheapest from the shapes by counting multiply-adds (``costs``).
+
+Everything here takes a leading batch axis B of independent runs (``jaxntk.sweep``; a single
+``train_masked`` is B = 1), so the overflow test of the compact paths is one ``lax.cond`` for the
+whole batch: under a user's ``jax.vmap`` a ``cond`` would become a ``select`` that computes both
+branches. Masks are drawn per surrogate (``fold_in(round_key, l)``), so the first K of K_max
+surrogates are the K of a run with K surrogates: a sweep pads K to its maximum with a validity
+mask and every cell still equals its own run.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxntk import _validate, losses, masks
+from jaxntk.model import apply
+
+PATHS = ("auto", "plain", "compact", "gram", "gram_compact")
+# Compact capacity: mean + this many binomial standard deviations (+1), rounded up to a multiple
+# of 8. A surrogate exceeds it with probability < 3e-7 per draw; such a round runs uncompacted.
+CAPACITY_SDS = 5.0
+# Compaction gathers and scatters; below this saving it is not worth it.
+COMPACT_MIN_SAVING = 0.8
+
+
+class Plan(NamedTuple):
+    """The static part of a run: shapes, branches and the execution path."""
+
+    num_subnets: int  # K_max: surrogates computed per round (cells may use fewer)
+    local_steps: int
+    num_rounds: int
+    mask: str
+    unsampled: str
+    loss: str
+    path: str  # "plain", "compact", "gram" or "gram_compact" (resolved, never "auto")
+    capacity: int  # neurons per surrogate in the compact paths (the width otherwise)
+    mesh: jax.sharding.Mesh | None = None  # shard the surrogate axis over mesh.axis_names[0]
+
+
+def capacity(width: int, keep_prob: float) -> int:
+    """Static number of neuron slots per compact surrogate that keeps each neuron w.p. keep_prob."""
+    mean = width * keep_prob
+    sd = math.sqrt(width * keep_prob * (1.0 - keep_prob))
+    return min(width, 8 * math.ceil((mean + CAPACITY_SDS * sd + 1.0) / 8))
+
+
+def costs(n: int, in_dim: int, width: int, out_dim: int, plan_like, cap: int) -> dict:
+    """Multiply-adds per round of each path (what ``choose_path`` compares)."""
+    k, tau = plan_like.num_subnets, plan_like.local_steps
+
+    def w_space(c):  # forward X W^T, output, backward output, G^T X per step; full loss once
+        return k * tau * (2 * n * in_dim * c + 2 * n * c * out_dim) + n * in_dim * width
+
+    def z_space(c):  # Z once, per step output + backward + K G; W update once
+        steps = k * tau * (n * n * c + 2 * n * c * out_dim)
+        return steps + 2 * n * in_dim * width
+
+    return {"plain": w_space(width), "compact": w_space(cap),
+            "gram": z_space(width), "gram_compact": z_space(cap)}  # fmt: skip
+
+
+def choose_path(n, in_dim, width, out_dim, plan_like, max_keep_prob, *, batched=False):
+    """The cheapest exact path for these shapes, and its compact capacity.
+
+    ``batched`` (a ``train_masked`` call under the user's ``jax.vmap``): the compact paths'
+    overflow ``cond`` would compute both branches there, so they are not chosen.
+    """
+    cap = capacity(width, max_keep_prob)
+    if plan_like.local_steps == 0:
+        return "plain", width
+    cost = costs(n, in_dim, width, out_dim, plan_like, cap)
+    if batched or cap > COMPACT_MIN_SAVING * width:
+        cost = {p: c for p, c in cost.items() if "compact" not in p}
+    best = min(cost, key=cost.get)
+    return best, (cap if "compact" in best else width)
+
+
+def sample_masks(key, round_index, plan: Plan, width, keep_prob, num_valid, dtype):
+    """(K_max, width) masks of round ``round_index``; surrogates l >= num_valid hold nothing.
+
+    Surrogate l's Bernoulli mask comes from ``fold_in(fold_in(key, round), l)`` and the categorical
+    owner of a neuron is uniform on [0, num_valid): the first K rows do not depend on K_max.
+    """
+    round_key = jax.random.fold_in(key, round_index)
+    if plan.mask == "categorical":
+        owner = jax.random.randint(round_key, (width,), 0, num_valid)
+        return jax.nn.one_hot(owner, plan.num_subnets, dtype=dtype).T
+    index = jnp.arange(plan.num_subnets)
+    held = jax.vmap(
+        lambda i: jax.random.bernoulli(jax.random.fold_in(round_key, i), keep_prob, (width,))
+    )(index)
+    held = held & (index < num_valid)[:, None]
+    return held.astype(dtype)
+
+
+def _shard(array, plan: Plan):
+    """Place the leading (surrogate) axis on the mesh; the aggregation becomes a reduction."""
+    if plan.mesh is None:
+        return array
+    spec = jax.sharding.PartitionSpec(plan.mesh.axis_names[0], *([None] * (array.ndim - 1)))
+    return jax.lax.with_sharding_constraint(array, jax.sharding.NamedSharding(plan.mesh, spec))
+
+
+def _with_zero_slot(array, axis):
+    """Append one zero slice along ``axis``: the target of padding indices in compact gathers."""
+    pad = [(0, 0)] * array.ndim
+    pad[axis] = (0, 1)
+    return jnp.pad(array, pad)
+
+
+def _average(w, summed_delta, round_masks, unsampled):
+    """New weights: each neuron moved by the mean delta of the surrogates that held it."""
+    holders = jnp.sum(round_masks, axis=0)
+    held = holders > 0
+    moved = w + summed_delta / jnp.where(held, holders, 1)[:, None]
+    return jnp.where(held[:, None], moved, w if unsampled == "keep" else jnp.zeros_like(w))
+
+
+def _valid_mean(values, num_valid, plan):
+    """Mean of per-surrogate local losses (K_max, tau) over the valid surrogates."""
+    valid = (jnp.arange(plan.num_subnets) < num_valid).astype(values.dtype)
+    return jnp.sum(values * valid[:, None], axis=0) / num_valid
+
+
+class Run(NamedTuple):
+    """One run's traced inputs (a leading batch axis in ``rounds.run``)."""
+
+    key: jax.Array
+    params: dict
+    node_scale: jax.Array  # (width,) base node scale
+    keep_prob: jax.Array  # xi of the 1/xi surrogate scale
+    lr: jax.Array
+    num_valid: jax.Array  # surrogates this run uses (<= plan.num_subnets)
+
+
+def _plain_round(run: Run, w, round_masks, x, y, plan: Plan):
+    """The reference: K full-width surrogates, optax SGD on W, ``masks.aggregate``."""
+    loss_fn = losses.get(plan.loss)
+    optimizer = optax.sgd(run.lr)
+
+    def loss_of_w(w, scale):
+        return loss_fn(apply({**run.params, "w": w}, x, node_scale=scale), y)
+
+    def local_training(scale):
+        def step(carry, _):
+            w, opt_state = carry
+            value, grad = jax.value_and_grad(loss_of_w)(w, scale)
+            updates, opt_state = optimizer.update(grad, opt_state, w)
+            return (optax.apply_updates(w, updates), opt_state), value
+
+        (w_l, _), values = jax.lax.scan(step, (w, optimizer.init(w)), None, plan.local_steps)
+        return w_l, values
+
+    scales = _shard(run.node_scale[None, :] * round_masks / run.keep_prob, plan)
+    w_sub, values = jax.vmap(local_training)(scales)
+    w_new = masks.aggregate(w, _shard(w_sub, plan), round_masks, unsampled=plan.unsampled)
+    return w_new, loss_of_w(w_new, run.node_scale), _valid_mean(values, run.num_valid, plan)
+
+
+def _fast_round(run: Run, w, round_masks, x, y, gram, plan: Plan, compact: bool):
+    """A round on the compact and/or pre-activation (Gram) path; same numbers as the plain one.
+
+    ``gram`` is X X^T (the Gram paths) or None (weight space).
+    """
+    loss_fn = losses.get(plan.loss)
+    optimizer = optax.sgd(run.lr)
+    width = w.shape[0]
+    xs = x * run.params["in_scale"]
+    # Output weights of every neuron in every surrogate: out_scale * s_j * mask_lj / xi * a_j.
+    coef = run.params["out_scale"] * run.node_scale / run.keep_prob
+    out_w = coef[:, None] * run.params["a"]  # (width, C)
+    if compact:
+        # Slot i of surrogate l holds neuron idx[l, i]; padding points at a zero row/column.
+        idx = jax.vmap(lambda m: jnp.nonzero(m, size=plan.capacity, fill_value=width)[0])(
+            round_masks
+        )
+        out_sub = _with_zero_slot(out_w, 0)[idx]  # (K, c, C); padding rows are 0: inert
+    else:
+        idx = None
+        out_sub = round_masks[:, :, None] * out_w[None]  # (K, width, C)
+    out_sub = _shard(out_sub, plan)
+
+    def surrogate_loss(pre, out):  # pre-activations (n, c) -> loss
+        return loss_fn(jax.nn.relu(pre) @ out, y)
+
+    if gram is None:  # weight space: SGD on the surrogate's rows of W
+        w_sub0 = (
+            _with_zero_slot(w, 0)[idx]
+            if compact
+            else jnp.broadcast_to(w, (plan.num_subnets,) + w.shape)
+        )
+
+        def local(w_l, out):
+            def step(carry, _):
+                w_l, opt_state = carry
+                value, grad = jax.value_and_grad(lambda v: surrogate_loss(xs @ v.T, out))(w_l)
+                updates, opt_state = optimizer.update(grad, opt_state, w_l)
+                return (optax.apply_updates(w_l, updates), opt_state), value
+
+            (w_end, _), values = jax.lax.scan(
+                step, (w_l, optimizer.init(w_l)), None, plan.local_steps
+            )
+            return w_end - w_l, values
+
+        delta, values = jax.vmap(local)(_shard(w_sub0, plan), out_sub)  # (K, c, d)
+        if compact:
+            flat = delta.reshape(-1, delta.shape[-1])
+            summed = (
+                jnp.zeros((width + 1, w.shape[1]), w.dtype).at[idx.reshape(-1)].add(flat)[:width]
+            )
+        else:
+            summed = jnp.sum(delta, axis=0)
+    else:  # pre-activation space: Z <- Z - lr K G, accumulating sum_t G_t
+        gram_s = gram * run.params["in_scale"] ** 2  # X~ X~^T
+        z = xs @ w.T  # (n, width), shared by all surrogates
+        z_sub0 = jnp.moveaxis(_with_zero_slot(z, 1)[:, idx], 1, 0) if compact else None
+
+        def local(z_l, out):
+            def step(carry, _):
+                z_l, g_sum, opt_state = carry
+                value, g = jax.value_and_grad(surrogate_loss)(z_l, out)
+                updates, opt_state = optimizer.update(gram_s @ g, opt_state, z_l)
+                return (optax.apply_updates(z_l, updates), g_sum + g, opt_state), value
+
+            init = (z_l, jnp.zeros_like(z_l), optimizer.init(z_l))
+            (_, g_sum, _), values = jax.lax.scan(step, init, None, plan.local_steps)
+            return g_sum, values
+
+        if compact:
+            g_sum, values = jax.vmap(local)(_shard(z_sub0, plan), out_sub)  # (K, n, c)
+            flat = jnp.moveaxis(g_sum, 0, 1).reshape(z.shape[0], -1)
+            g_total = jnp.zeros((z.shape[0], width + 1), z.dtype).at[:, idx.reshape(-1)].add(flat)
+            g_total = g_total[:, :width]
+        else:
+            g_sum, values = jax.vmap(local, in_axes=(None, 0))(z, out_sub)
+            g_total = jnp.sum(g_sum, axis=0)
+        summed = -run.lr * (g_total.T @ xs)  # the round's weight update, formed once
+    w_new = _average(w, summed, round_masks, plan.unsampled)
+    full_out = (run.params["out_scale"] * run.node_scale)[:, None] * run.params["a"]
+    loss = surrogate_loss(xs @ w_new.T, full_out)
+    return w_new, loss, _valid_mean(values, run.num_valid, plan)
+
+
+@functools.partial(jax.jit, static_argnames=("plan",))
+def run(runs: Run, x, y, plan: Plan):
+    """Train a batch of independent runs (leading axis B on every field of ``runs``).
+
+    Returns ``(w, (loss (B, rounds + 1), local_loss (B, rounds, tau), dead (B, rounds)))``.
+    """
+    width = runs.params["w"].shape[1]
+    dtype = x.dtype
+    gram = None
+    if plan.path.startswith("gram"):
+        gram = x @ x.T  # one for the whole batch; each run scales it by its in_scale^2
+
+    def draw(run_, r):
+        return sample_masks(run_.key, r, plan, width, run_.keep_prob, run_.num_valid, dtype)
+
+    def one_round(w, r):
+        round_masks = jax.vmap(draw, in_axes=(0, None))(runs, r)  # (B, K_max, width)
+        if plan.path == "plain":
+            body = lambda: jax.vmap(_plain_round, in_axes=(0, 0, 0, None, None, None))(  # noqa: E731
+                runs, w, round_masks, x, y, plan
+            )
+            w_new, loss, local = body()
+        else:
+
+            def fast(compact):
+                return jax.vmap(_fast_round, in_axes=(0, 0, 0) + (None,) * 5)(
+                    runs, w, round_masks, x, y, gram, plan, compact
+                )
+
+            if plan.path.endswith("compact"):
+                overflow = jnp.any(jnp.sum(round_masks, axis=-1) > plan.capacity)
+                w_new, loss, local = jax.lax.cond(overflow, lambda: fast(False), lambda: fast(True))
+            else:
+                w_new, loss, local = fast(False)
+        dead = jnp.mean(jnp.all(w_new == 0, axis=-1).astype(dtype), axis=-1)
+        return w_new, (loss, local, dead)
+
+    w0 = runs.params["w"]
+    w, (loss, local, dead) = jax.lax.scan(one_round, w0, jnp.arange(plan.num_rounds))
+    loss_fn = losses.get(plan.loss)
+    initial = jax.vmap(lambda run_: loss_fn(apply(run_.params, x, node_scale=run_.node_scale), y))(
+        runs
+    )
+    loss = jnp.concatenate([initial[:, None], jnp.swapaxes(loss, 0, 1)], axis=1)
+    local = jnp.swapaxes(local, 0, 1).reshape(w0.shape[0], plan.num_rounds, plan.local_steps)
+    return w, (loss, local, jnp.swapaxes(dead, 0, 1))
+
+
+def resolve(path: str, n, in_dim, width, out_dim, plan_like, max_keep_prob, *, batched=False):
+    """(path, capacity) for a requested path name ("auto" picks by cost)."""
+    _validate.choice("path", path, PATHS)
+    if path == "auto":
+        return choose_path(n, in_dim, width, out_dim, plan_like, max_keep_prob, batched=batched)
+    if plan_like.local_steps == 0 and path != "plain":
+        return path, width
+    return path, (capacity(width, max_keep_prob) if "compact" in path else width)

@@ -1,0 +1,205 @@
+"""The fast paths of a masked round equal the plain one; path selection; sweeps equal runs."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxntk
+from jaxntk import rounds, scaling
+
+from helpers import regression_data
+
+F32 = jnp.float32
+FAST = ("compact", "gram", "gram_compact")
+
+
+def problem(key, n=24, d=40, width=64, out_dim=3, parameterization="ntk"):
+    # n < d, the regime the Gram path is for; float32 as on an accelerator.
+    k_p, k_d = jax.random.split(key)
+    x, y = regression_data(k_d, n, d, out_dim=out_dim, dtype=F32)
+    params = jaxntk.init_params(
+        k_p, d, width, out_dim, parameterization=parameterization, dtype=F32
+    )
+    return params, x, y
+
+
+def assert_same(a, b, rtol=1e-5):
+    """Equal to rtol relative to the largest entry (float32 rounding of two exact rewrites)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    assert a.shape == b.shape
+    scale = max(np.abs(b).max(), 1e-30)
+    assert np.abs(a - b).max() <= rtol * scale, (np.abs(a - b).max() / scale, rtol)
+
+
+def run_paths(key, params, x, y, cfg, **kwargs):
+    out = {}
+    for path in ("plain",) + FAST:
+        out[path] = jaxntk.train_masked(key, params, x, y, cfg, path=path, **kwargs)
+    return out
+
+
+@pytest.mark.parametrize(
+    "mask, keep_prob, unsampled, loss",
+    [
+        ("bernoulli", 0.5, "keep", "half_sum"),
+        ("bernoulli", 0.3, "zero", "half_mean"),
+        ("categorical", None, "keep", "mean"),
+        ("bernoulli", 0.7, "keep", "softmax_ce"),
+    ],
+)
+def test_fast_paths_equal_plain(key, mask, keep_prob, unsampled, loss):
+    params, x, y = problem(key)
+    if loss == "softmax_ce":
+        y = jax.nn.one_hot(jnp.argmax(y, axis=1), y.shape[1], dtype=F32)
+    cfg = jaxntk.MaskedConfig(4, keep_prob, 3, 0.2, 6, mask=mask, unsampled=unsampled, loss=loss)
+    out = run_paths(jax.random.key(3), params, x, y, cfg)
+    (w_ref, h_ref) = out["plain"]
+    assert h_ref.loss[-1] < h_ref.loss[0]  # the runs train: a non-trivial comparison
+    for path in FAST:
+        w, h = out[path]
+        assert_same(w["w"], w_ref["w"])
+        assert_same(h.loss, h_ref.loss)
+        assert_same(h.local_loss, h_ref.local_loss)
+        np.testing.assert_array_equal(h.dead_fraction, h_ref.dead_fraction)
+
+
+def test_fast_paths_with_node_scale_and_input_scale(key):
+    # The asymmetric-scaling official parameterization: 1/sqrt(d) input layer, sqrt(lam) scales.
+    params, x, y = problem(key, parameterization="asym_code")
+    lam = scaling.node_scales(None, 64, gamma=0.5, dtype=F32)
+    cfg = jaxntk.MaskedConfig(3, 0.5, 4, 0.5, 5)
+    out = run_paths(jax.random.key(2), params, x, y, cfg, node_scale=jnp.sqrt(lam))
+    w_ref, h_ref = out["plain"]
+    for path in FAST:
+        assert_same(out[path][0]["w"], w_ref["w"])
+        assert_same(out[path][1].loss, h_ref.loss)
+
+
+def test_compact_overflow_falls_back_exactly(key):
+    # A capacity far below the kept count forces every round onto the uncompacted branch; one
+    # equal to the width makes every slot real. Both must give the plain numbers.
+    params, x, y = problem(key)
+    cfg = jaxntk.MaskedConfig(4, 0.5, 2, 0.2, 3)
+    w_ref, h_ref = jaxntk.train_masked(key, params, x, y, cfg, path="plain")
+    for path in ("compact", "gram_compact"):
+        for cap in (4, 64):
+            plan = jaxntk.train._plan(cfg, path, cap, None)
+            run = rounds.Run(
+                key=key[None],
+                params=jax.tree_util.tree_map(lambda a: a[None], params),
+                node_scale=jnp.ones((1, 64), F32),
+                keep_prob=jnp.full((1,), 0.5, F32),
+                lr=jnp.full((1,), 0.2, F32),
+                num_valid=jnp.full((1,), 4, jnp.int32),
+            )
+            w, (loss, _, _) = rounds.run(run, x, y, plan)
+            assert_same(w[0], w_ref["w"])
+            assert_same(loss[0], h_ref.loss)
+
+
+def test_capacity_is_a_five_sigma_bound():
+    width, xi = 500, 0.5
+    cap = rounds.capacity(width, xi)
+    assert cap % 8 == 0 and cap >= width * xi + 5 * math.sqrt(width * xi * (1 - xi))
+    assert cap == 312
+    assert rounds.capacity(64, 1.0) == 64  # never more than the width
+    # Statistical check of the bound: in 20000 draws none exceeds it (P < 3e-7 each).
+    draws = jax.random.bernoulli(jax.random.key(0), xi, (20000, width)).sum(axis=1)
+    assert int(draws.max()) <= cap
+
+
+@pytest.mark.parametrize(
+    "shape, steps, xi, batched, expected",
+    [
+        ((1000, 2048, 500, 10), 10, 0.5, False, "gram_compact"),  # Fig. 2a: n < d
+        ((1000, 2048, 500, 10), 10, 0.5, True, "gram"),  # under vmap: no overflow cond
+        ((5000, 100, 500, 10), 10, 0.5, False, "compact"),  # n >> d: weight space
+        ((5000, 100, 500, 10), 10, 0.95, False, "plain"),  # nothing to compact
+        ((1000, 2048, 500, 10), 0, 0.5, False, "plain"),  # no local steps
+    ],
+)
+def test_choose_path(shape, steps, xi, batched, expected):
+    cfg = jaxntk.MaskedConfig(10, xi, steps, 0.1, 1)
+    path, cap = rounds.choose_path(*shape, cfg, xi, batched=batched)
+    assert path == expected
+    assert cap == (rounds.capacity(shape[2], xi) if "compact" in path else shape[2])
+
+
+def test_auto_equals_plain_and_under_vmap(key):
+    params, x, y = problem(key)
+    cfg = jaxntk.MaskedConfig(4, 0.5, 3, 0.2, 4)
+    w_ref, h_ref = jaxntk.train_masked(key, params, x, y, cfg, path="plain")
+    w, h = jaxntk.train_masked(key, params, x, y, cfg)
+    assert_same(h.loss, h_ref.loss)
+    keys = jnp.stack([key, jax.random.key(7)])
+    _, hv = jax.jit(jax.vmap(lambda k: jaxntk.train_masked(k, params, x, y, cfg)))(keys)
+    assert_same(hv.loss[0], h_ref.loss)
+
+
+@pytest.mark.parametrize("path", ["plain", "gram_compact"])
+def test_sweep_cells_equal_their_own_runs(key, path):
+    params, x, y = problem(key)
+    init_keys = jax.random.split(jax.random.key(4), 2)
+    params_s = jax.vmap(lambda k: jaxntk.init_params(k, 40, 64, 3, dtype=F32))(init_keys)
+    keys = jax.random.split(jax.random.key(5), 2)
+    ks = np.array([1, 3, 4, 2])
+    xis = np.array([0.5, 0.3, 0.8, 1.0])
+    lrs = np.array([0.2, 0.1, 0.2, 0.05])
+    cfg = jaxntk.MaskedConfig(4, 0.5, 2, 0.2, 4, unsampled="zero")
+    w, hist = jaxntk.sweep_masked(
+        keys, params_s, x, y, cfg, num_subnets=ks, keep_prob=xis, lr=lrs, path=path
+    )
+    assert hist.loss.shape == (2, 4, 5) and w.shape == (2, 4, 64, 40)
+    for s in range(2):
+        p_s = jax.tree_util.tree_map(lambda a, s=s: a[s], params_s)
+        for g in range(4):
+            cfg_g = jaxntk.MaskedConfig(
+                int(ks[g]), float(xis[g]), 2, float(lrs[g]), 4, unsampled="zero"
+            )
+            w_g, h_g = jaxntk.train_masked(keys[s], p_s, x, y, cfg_g, path="plain")
+            assert_same(w[s, g], w_g["w"])
+            assert_same(hist.loss[s, g], h_g.loss)
+            assert_same(hist.local_loss[s, g], h_g.local_loss)
+
+
+def test_sweep_over_node_scales_is_a_gamma_grid(key):
+    params, x, y = problem(key, parameterization="scaled")
+    gammas = (1.0, 0.5, 0.2)
+    lam = jnp.stack([scaling.node_scales(None, 64, gamma=g, dtype=F32) for g in gammas])
+    cfg = jaxntk.MaskedConfig(2, 0.5, 2, 0.3, 3)
+    keys = jax.random.split(key, 2)
+    _, hist = jaxntk.sweep_masked(keys, params, x, y, cfg, node_scale=jnp.sqrt(lam))
+    for g in range(3):
+        _, h_g = jaxntk.train_masked(keys[1], params, x, y, cfg, node_scale=jnp.sqrt(lam[g]))
+        assert_same(hist.loss[1, g], h_g.loss)
+
+
+def test_categorical_masks_do_not_depend_on_the_padding(key):
+    # The first K rows of a K_max draw are the K-surrogate draw (what makes padding exact).
+    params, _, _ = problem(key)
+    small = jaxntk.round_masks(
+        key, params, jaxntk.MaskedConfig(3, None, 1, 0.1, 2, mask="categorical")
+    )
+    plan = jaxntk.train._plan(
+        jaxntk.MaskedConfig(6, None, 1, 0.1, 2, mask="categorical"), "plain", 64, None
+    )
+    big = rounds.sample_masks(key, 1, plan, 64, jnp.asarray(1 / 3, F32), 3, F32)
+    np.testing.assert_array_equal(big[:3], small[1])
+    np.testing.assert_array_equal(big[3:], 0)
+
+
+def test_sweep_rejects_bad_grids(key):
+    params, x, y = problem(key)
+    cfg = jaxntk.MaskedConfig(4, 0.5, 2, 0.2, 2)
+    keys = jax.random.split(key, 2)
+    with pytest.raises(ValueError, match=r"num_subnets must lie in \[1, cfg.num_subnets=4\]"):
+        jaxntk.sweep_masked(keys, params, x, y, cfg, num_subnets=[2, 5])
+    with pytest.raises(ValueError, match="one entry per cell"):
+        jaxntk.sweep_masked(keys, params, x, y, cfg, num_subnets=[2, 3], keep_prob=[0.5])
+    with pytest.raises(ValueError, match="keys must be a 1-d array of typed PRNG keys"):
+        jaxntk.sweep_masked(jnp.arange(2), params, x, y, cfg)
+    with pytest.raises(ValueError, match="unknown path"):
+        jaxntk.train_masked(key, params, x, y, cfg, path="fastest")
