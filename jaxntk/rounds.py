@@ -89,13 +89,15 @@ def choose_path(n, in_dim, width, out_dim, plan_like, max_keep_prob, *, batched=
     """The cheapest exact path for these shapes, and its compact capacity.
 
     ``batched`` (a ``train_masked`` call under the user's ``jax.vmap``): the compact paths'
-    overflow ``cond`` would compute both branches there, so they are not chosen.
+    overflow ``cond`` would compute both branches there, so they are not chosen; nor are they
+    when ``max_keep_prob`` is traced (``None``), as their capacity is a static shape.
     """
-    cap = capacity(width, max_keep_prob)
     if plan_like.local_steps == 0:
         return "plain", width
+    no_compact = batched or max_keep_prob is None
+    cap = width if no_compact else capacity(width, max_keep_prob)
     cost = costs(n, in_dim, width, out_dim, plan_like, cap)
-    if batched or cap > COMPACT_MIN_SAVING * width:
+    if no_compact or cap > COMPACT_MIN_SAVING * width:
         cost = {p: c for p, c in cost.items() if "compact" not in p}
     best = min(cost, key=cost.get)
     return best, (cap if "compact" in best else width)
@@ -315,9 +317,24 @@ def run(runs: Run, x, y, plan: Plan):
     return w, (loss, local, jnp.swapaxes(dead, 0, 1))
 
 
+def _concrete(value):
+    """``value`` as a float, or None when it is traced (inside jit/vmap)."""
+    try:
+        return float(value)
+    except (jax.errors.ConcretizationTypeError, TypeError):
+        return None
+
+
 def resolve(path: str, n, in_dim, width, out_dim, plan_like, max_keep_prob, *, batched=False):
     """(path, capacity) for a requested path name ("auto" picks by cost)."""
     _validate.choice("path", path, PATHS)
+    max_keep_prob = _concrete(max_keep_prob)
+    if max_keep_prob is None and "compact" in path:
+        raise ValueError(
+            f"path={path!r} needs a concrete keep_prob (its capacity is a static shape), but "
+            "keep_prob is traced by jit/vmap: pass it as a Python float, or use path='gram' or "
+            "'plain' (or jaxntk.sweep_masked for a grid of keep_probs)"
+        )
     if path == "auto":
         return choose_path(n, in_dim, width, out_dim, plan_like, max_keep_prob, batched=batched)
     if plan_like.local_steps == 0 and path != "plain":

@@ -24,6 +24,9 @@ Example (Fig. 2b: K = 1..10 x xi = 0.1..1.0, 10 repetitions)::
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -58,6 +61,7 @@ def sweep_masked(
     node_scale=None,
     path: str = "auto",
     mesh=None,
+    pad: bool = False,
 ):
     """Seeds x cells of ``train_masked`` as one program.
 
@@ -75,6 +79,10 @@ def sweep_masked(
       lr: (G,) learning rates (default cfg.lr).
       node_scale: (G, width) base node scales, e.g. sqrt(lam) for a grid of gamma (default 1).
       path, mesh: as in ``train_masked``.
+      pad: run every cell in one batch, K padded to the grid's largest with a validity mask and
+        the compact capacity sized for the grid's largest keep probability. The default groups
+        the cells by (K, capacity) instead, each group a batch of its own inside the same
+        program: no padded surrogates or slots, at a longer compilation.
 
     Returns:
       ``(w, history)``: w (S, G, width, in_dim) and a ``MaskedHistory`` with leading axes (S, G).
@@ -136,28 +144,56 @@ def sweep_masked(
                 f"got {scales.shape}"
             )
 
-    n = x.shape[0]
-    path, capacity = rounds.resolve(path, n, in_dim, width, out_dim, cfg, float(xis.max()))
     params = {**params, "in_scale": params.get("in_scale", jnp.ones((num_seeds,), dtype))}
+    cells = {
+        "node_scale": scales,
+        "keep_prob": jnp.asarray(xis, dtype),
+        "lr": jnp.asarray(lrs, dtype),
+        "num_valid": jnp.asarray(ks, jnp.int32),
+    }
+    n = x.shape[0]
+    if pad:  # one batch, K padded to the grid's largest, capacity for its largest xi
+        groups = [(cfg.num_subnets, float(xis.max()), np.arange(num_cells))]
+    else:  # one batch per (K, capacity): no padded surrogates, each its own compact size
+        by_shape = {}
+        for g in range(num_cells):
+            by_shape.setdefault((int(ks[g]), rounds.capacity(width, float(xis[g]))), []).append(g)
+        groups = [(k, float(xis[idx].max()), np.asarray(idx)) for (k, _), idx in by_shape.items()]
+    batches, plans = [], []
+    for k, max_xi, idx in groups:
+        cfg_g = dataclasses.replace(cfg, num_subnets=k) if not pad else cfg
+        path_g, capacity = rounds.resolve(path, n, in_dim, width, out_dim, cfg_g, max_xi)
+        plans.append(_plan(cfg_g, path_g, capacity, mesh))
+        # Seed-major: every seed with every cell of the group.
+        size = len(idx)
+        batches.append(
+            rounds.Run(
+                key=jnp.repeat(keys, size, axis=0),
+                params=jax.tree_util.tree_map(lambda a, r=size: jnp.repeat(a, r, 0), params),
+                **{
+                    name: jnp.tile(v[idx], (num_seeds,) + (1,) * (v.ndim - 1))
+                    for name, v in cells.items()
+                },
+            )
+        )
+    outputs = _program(tuple(batches), x, y, tuple(plans))
 
-    # The batch: seed-major, every seed with every cell.
-    def tile_seed(a):
-        return jnp.repeat(a, num_cells, axis=0)
+    # Back to (seeds, cells) in the caller's cell order.
+    order = np.argsort(np.concatenate([idx for _, _, idx in groups]))
 
-    def tile_cell(a):
-        return jnp.tile(jnp.asarray(a), (num_seeds,) + (1,) * (np.ndim(a) - 1))
+    def grid(*parts):
+        joined = jnp.concatenate(
+            [p.reshape((num_seeds, len(g[2])) + p.shape[1:]) for p, g in zip(parts, groups)],
+            axis=1,
+        )
+        return joined[:, order]
 
-    batch = rounds.Run(
-        key=tile_seed(keys),
-        params=jax.tree_util.tree_map(tile_seed, params),
-        node_scale=tile_cell(scales),
-        keep_prob=tile_cell(jnp.asarray(xis, dtype)),
-        lr=tile_cell(jnp.asarray(lrs, dtype)),
-        num_valid=tile_cell(jnp.asarray(ks, jnp.int32)),
-    )
-    w_out, (loss, local, dead) = rounds.run(batch, x, y, _plan(cfg, path, capacity, mesh))
+    w_out = grid(*(o[0] for o in outputs))
+    loss, local, dead = (grid(*(o[1][i] for o in outputs)) for i in range(3))
+    return w_out, MaskedHistory(loss, local, dead)
 
-    def grid(a):
-        return a.reshape((num_seeds, num_cells) + a.shape[1:])
 
-    return grid(w_out), MaskedHistory(grid(loss), grid(local), grid(dead))
+@functools.partial(jax.jit, static_argnames=("plans",))
+def _program(batches, x, y, plans):
+    """All groups of a sweep in one compiled program."""
+    return tuple(rounds.run(batch, x, y, plan) for batch, plan in zip(batches, plans))

@@ -139,8 +139,8 @@ def test_auto_equals_plain_and_under_vmap(key):
     assert_same(hv.loss[0], h_ref.loss)
 
 
-@pytest.mark.parametrize("path", ["plain", "gram_compact"])
-def test_sweep_cells_equal_their_own_runs(key, path):
+@pytest.mark.parametrize("path, pad", [("plain", True), ("gram_compact", True), ("auto", False)])
+def test_sweep_cells_equal_their_own_runs(key, path, pad):
     params, x, y = problem(key)
     init_keys = jax.random.split(jax.random.key(4), 2)
     params_s = jax.vmap(lambda k: jaxntk.init_params(k, 40, 64, 3, dtype=F32))(init_keys)
@@ -150,7 +150,7 @@ def test_sweep_cells_equal_their_own_runs(key, path):
     lrs = np.array([0.2, 0.1, 0.2, 0.05])
     cfg = jaxntk.MaskedConfig(4, 0.5, 2, 0.2, 4, unsampled="zero")
     w, hist = jaxntk.sweep_masked(
-        keys, params_s, x, y, cfg, num_subnets=ks, keep_prob=xis, lr=lrs, path=path
+        keys, params_s, x, y, cfg, num_subnets=ks, keep_prob=xis, lr=lrs, path=path, pad=pad
     )
     assert hist.loss.shape == (2, 4, 5) and w.shape == (2, 4, 64, 40)
     for s in range(2):
