@@ -139,6 +139,24 @@ def test_auto_equals_plain_and_under_vmap(key):
     assert_same(hv.loss[0], h_ref.loss)
 
 
+def test_traced_keep_prob_skips_compact_or_says_how(key):
+    # Experiments vmap train_masked over keep_prob: "auto" then has no static capacity and must
+    # pick a non-compact path; asking for a compact one says what to do instead.
+    params, x, y = problem(key)
+    xis = jnp.asarray([0.3, 0.6], F32)
+
+    def run(xi, path="auto"):
+        return jaxntk.train_masked(
+            key, params, x, y, jaxntk.MaskedConfig(4, xi, 2, 0.2, 3), path=path
+        )
+
+    _, h = jax.vmap(run)(xis)
+    for i, xi in enumerate((0.3, 0.6)):
+        assert_same(h.loss[i], run(xi, "plain")[1].loss)
+    with pytest.raises(ValueError, match="needs a concrete keep_prob.*path='gram'"):
+        jax.vmap(lambda xi: run(xi, "gram_compact"))(xis)
+
+
 @pytest.mark.parametrize("path, pad", [("plain", True), ("gram_compact", True), ("auto", False)])
 def test_sweep_cells_equal_their_own_runs(key, path, pad):
     params, x, y = problem(key)
