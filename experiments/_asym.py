@@ -14,6 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import jaxntk
+from experiments import _cli
 from experiments._cli import Claim
 from jaxntk import plotting, scaling
 
@@ -99,13 +100,17 @@ def train_configs(
     params, scales, history = [], [], {}
     for g, (gamma, alpha) in enumerate(tqdm(gammas, desc=desc or f"width {width}", leave=False)):
         scale = node_scale(width, gamma, alpha) if given is None else given[g]
-        p, h = train(params0, arrays, scale)
-        params.append(p)
+
+        def one_config(scale=scale):  # one checkpointed stage (experiments._cli.stage)
+            p, h = train(params0, arrays, scale)
+            fields = {n: getattr(h, n) for n in HISTORY_FIELDS if getattr(h, n) is not None}
+            return {"params": p, "history": fields}
+
+        done = _cli.stage(f"train_{desc or 'width'}_{width}_config{g}", one_config)
+        params.append(done["params"])
         scales.append(scale)
-        for name in HISTORY_FIELDS:
-            value = getattr(h, name)
-            if value is not None:
-                history.setdefault(name, []).append(np.asarray(value))
+        for name, value in done["history"].items():
+            history.setdefault(name, []).append(value)
     stacked = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *params)
     return stacked, jnp.stack(scales), {k: np.stack(v) for k, v in history.items()}
 
