@@ -81,6 +81,7 @@ class Options(NamedTuple):
     outdir: Path
     resume: bool = False
     overwrite: bool = False
+    checkpoint_every: int | None = None
 
 
 def parser_for(name: str, presets: dict, doc: str | None = None) -> argparse.ArgumentParser:
@@ -96,6 +97,14 @@ def parser_for(name: str, presets: dict, doc: str | None = None) -> argparse.Arg
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace a finished result in --outdir"
+    )
+    parser.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help="also checkpoint every N GD steps inside a stage (the asymmetric-scaling scripts; a "
+        "multiple of log_every); every script checkpoints after each stage regardless",
     )
     for field in dataclasses.fields(default):
         kind = type(getattr(default, field.name))
@@ -120,11 +129,15 @@ def parse(argv, name: str, presets: dict, doc: str | None = None) -> Options:
         if getattr(args, f.name, None) is not None
     }
     cfg = dataclasses.replace(presets[args.preset], **overrides)
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        parser.error(
+            f"--checkpoint-every must be a number of steps >= 1, got {args.checkpoint_every}"
+        )
     try:
         check_outdir(args.outdir, resume=args.resume, overwrite=args.overwrite)
     except ValueError as err:
         parser.error(str(err))
-    return Options(cfg, args.outdir, args.resume, args.overwrite)
+    return Options(cfg, args.outdir, args.resume, args.overwrite, args.checkpoint_every)
 
 
 def finished(outdir: Path) -> bool:
@@ -215,9 +228,11 @@ class Stages:
     another configuration's stages (``jaxntk.CheckpointError`` names the differing field).
     """
 
-    def __init__(self, folder: Path, fingerprint: dict, resume: bool):
+    def __init__(self, folder: Path, fingerprint: dict, resume: bool, checkpoint_every=None):
         self.folder, self.fingerprint, self.resume = Path(folder), fingerprint, resume
+        self.checkpoint_every = checkpoint_every
         self.seen: dict[str, int] = {}
+        self.current: Path | None = None  # the progress file of the stage being computed
         if not resume:
             self.remove()
         elif self.folder.exists():  # another configuration's stages: refuse before any work
@@ -237,12 +252,28 @@ class Stages:
         path = self.path(name)
         if self.resume and path.exists():
             return checkpoint.load(path, self.fingerprint)[0]
-        value = _numpy_tree(fn())
+        outer, self.current = self.current, path.with_suffix(".progress.npz")
+        try:
+            value = _numpy_tree(fn())
+        finally:
+            self.current = outer
         self._save(path, value)
+        path.with_suffix(".progress.npz").unlink(missing_ok=True)
         return value
 
-    def _save(self, path: Path, value: dict) -> None:
-        checkpoint.save(path, value, self.fingerprint)
+    def _save(self, path: Path, value: dict, meta: dict | None = None) -> None:
+        checkpoint.save(path, value, {**self.fingerprint, **(meta or {})})
+
+    def load_progress(self):
+        """``(tree, done)`` saved by ``save_progress`` in the current stage, or None."""
+        if self.current is None or not (self.resume and self.current.exists()):
+            return None
+        tree, meta = checkpoint.load(self.current, self.fingerprint)
+        return tree, meta["done"]
+
+    def save_progress(self, tree: dict, done: int) -> None:
+        if self.current is not None:
+            self._save(self.current, _numpy_tree(tree), {"done": done})
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -259,8 +290,28 @@ def stage(name: str, fn: Callable) -> dict:
     return _numpy_tree(fn()) if active is None else active.run(name, fn)
 
 
-def fingerprint(script: Script, cfg) -> dict:
-    return {"script": script.name, "config": json.loads(json.dumps(dataclasses.asdict(cfg)))}
+def checkpoint_every() -> int | None:
+    """``--checkpoint-every``: steps between checkpoints inside a stage (None: per stage only)."""
+    active = _ACTIVE.get()
+    return None if active is None else active.checkpoint_every
+
+
+def load_progress():
+    """Inside a stage: ``(tree, done)`` of its last progress checkpoint when resuming, or None."""
+    active = _ACTIVE.get()
+    return None if active is None else active.load_progress()
+
+
+def save_progress(tree: dict, done: int) -> None:
+    """Inside a stage: checkpoint its partial state (one file, replaced atomically each time)."""
+    active = _ACTIVE.get()
+    if active is not None:
+        active.save_progress(tree, done)
+
+
+def fingerprint(script: Script, cfg, checkpoint_every=None) -> dict:
+    config = json.loads(json.dumps(dataclasses.asdict(cfg)))
+    return {"script": script.name, "config": config, "checkpoint_every": checkpoint_every}
 
 
 def _reuse_results(outdir: Path, cfg) -> dict:
@@ -278,12 +329,16 @@ def _reuse_results(outdir: Path, cfg) -> dict:
         return {k: f[k] for k in f.files}
 
 
-def execute(script: Script, cfg, outdir: Path, *, verbose: bool = True, resume=False) -> dict:
+def execute(
+    script: Script, cfg, outdir: Path, *, verbose: bool = True, resume=False, checkpoint_every=None
+) -> dict:
     """Run, plot, save; returns {"results", "claims", "paths", "seconds"} (used by the report).
 
     The run is checkpointed by stages in ``outdir/checkpoint/`` (``stage``; the whole of
-    ``script.run`` is the last stage), removed once every output is written. ``resume`` reuses
-    the finished stages (and a finished result's results.npz); without it they are discarded.
+    ``script.run`` is the last stage), removed once every output is written; with
+    ``checkpoint_every`` a stage that supports it also saves its progress every that many steps.
+    ``resume`` reuses the finished stages (and a finished result's results.npz); without it
+    they are discarded.
     """
     import matplotlib.pyplot as plt
 
@@ -293,7 +348,12 @@ def execute(script: Script, cfg, outdir: Path, *, verbose: bool = True, resume=F
         results = _reuse_results(outdir, cfg)
         stages = None
     else:
-        stages = Stages(outdir / CHECKPOINT_DIR, fingerprint(script, cfg), resume)
+        stages = Stages(
+            outdir / CHECKPOINT_DIR,
+            fingerprint(script, cfg, checkpoint_every),
+            resume,
+            checkpoint_every,
+        )
         token = _ACTIVE.set(stages)
         try:
             results = stages.run("results", lambda: script.run(cfg))
@@ -335,7 +395,13 @@ def main(script: Script, argv=None) -> int:
     """
     options = parse(argv, script.name, script.presets, script.doc)
     try:
-        execute(script, options.cfg, options.outdir, resume=options.resume)
+        execute(
+            script,
+            options.cfg,
+            options.outdir,
+            resume=options.resume,
+            checkpoint_every=options.checkpoint_every,
+        )
     except (ValueError, FloatingPointError) as err:
         if not _ours(err):
             raise

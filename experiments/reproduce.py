@@ -84,10 +84,12 @@ def first_paragraph(doc: str | None) -> str:
     return " ".join(doc.strip().split("\n\n")[0].split())
 
 
-def run_experiment(name: str, preset: str, seed: int | None, out: Path, resume=False) -> Row:
+def run_experiment(
+    name: str, preset: str, seed: int | None, out: Path, resume=False, checkpoint_every=None
+) -> Row:
     """Import ``experiments.<name>`` lazily and run it at ``preset``; never raises.
 
-    ``resume``: continue from the experiment's stage checkpoints (``_cli.execute``).
+    ``resume``, ``checkpoint_every``: see ``_cli.execute``.
     """
     row = Row(name)
     start = time.perf_counter()
@@ -109,7 +111,7 @@ def run_experiment(name: str, preset: str, seed: int | None, out: Path, resume=F
         if reason:
             row.status, row.reason = "skipped", str(reason)
             return row
-        outcome = _run_script(script, cfg, out / name, resume)
+        outcome = _run_script(script, cfg, out / name, resume, checkpoint_every)
         row.claims = outcome["claims"]
         row.figure = f"{name}/figure.png"
         if hasattr(module, "findings"):
@@ -124,10 +126,12 @@ def run_experiment(name: str, preset: str, seed: int | None, out: Path, resume=F
     return row
 
 
-def _run_script(script, cfg, outdir: Path, resume=False) -> dict:
+def _run_script(script, cfg, outdir: Path, resume=False, checkpoint_every=None) -> dict:
     from experiments import _cli
 
-    return _cli.execute(script, cfg, outdir, verbose=False, resume=resume)
+    return _cli.execute(
+        script, cfg, outdir, verbose=False, resume=resume, checkpoint_every=checkpoint_every
+    )
 
 
 # --------------------------------------------------------------------------------- the header
@@ -354,10 +358,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="continue an interrupted run: every experiment resumes from its stage checkpoints "
         "in OUT/<name>/checkpoint/ and a finished one is re-plotted from its results.npz",
     )
+    parser.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help="also checkpoint every N GD steps inside the asymmetric-scaling scripts' stages",
+    )
     return parser
 
 
-def reproduce(preset: str, out: Path, seed: int | None = None, only=None, resume=False) -> int:
+def reproduce(
+    preset: str, out: Path, seed: int | None = None, only=None, resume=False, checkpoint_every=None
+) -> int:
     """Run the experiments and write the report; 0 if none failed, else 1."""
     from tqdm.auto import tqdm
 
@@ -370,7 +383,7 @@ def reproduce(preset: str, out: Path, seed: int | None = None, only=None, resume
     bar = tqdm(names, desc="experiments", unit="exp")
     for name in bar:
         bar.set_postfix_str(name)
-        row = run_experiment(name, preset, seed, out, resume)
+        row = run_experiment(name, preset, seed, out, resume, checkpoint_every)
         rows.append(row)
         tqdm.write(f"{name}: {_status_text(row)} ({_duration(row.seconds)})")
         if row.details:
@@ -394,7 +407,9 @@ def main(argv=None) -> int:
         prog="python -m experiments.reproduce", description=__doc__.splitlines()[0]
     )
     args = add_arguments(parser).parse_args(argv)
-    return reproduce(args.preset, args.out, args.seed, args.only, args.resume)
+    return reproduce(
+        args.preset, args.out, args.seed, args.only, args.resume, args.checkpoint_every
+    )
 
 
 def cli(argv=None) -> int:
@@ -411,7 +426,9 @@ def cli(argv=None) -> int:
         )
     )
     args = parser.parse_args(argv)
-    return reproduce(args.preset, args.out, args.seed, args.only, args.resume)
+    return reproduce(
+        args.preset, args.out, args.seed, args.only, args.resume, args.checkpoint_every
+    )
 
 
 if __name__ == "__main__":

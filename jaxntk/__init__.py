@@ -4,7 +4,18 @@ The model (both papers): f(x) = out_scale * sum_j s_j a_j relu(w_j . x), see ``j
 Importing jaxntk never changes ``jax.config`` and never imports neural-tangents.
 """
 
-from jaxntk import checkpoint, divergence, losses, masks, ntk, presets, rounds, scaling, transfer
+from jaxntk import (
+    checkpoint,
+    divergence,
+    gd,
+    losses,
+    masks,
+    ntk,
+    presets,
+    rounds,
+    scaling,
+    transfer,
+)
 from jaxntk.checkpoint import CheckpointError
 from jaxntk.divergence import DivergenceError
 from jaxntk.gd import GDConfig, GDHistory, train_gd
@@ -21,6 +32,7 @@ __all__ = [
     "DivergenceError",
     "checkpoint",
     "divergence",
+    "gd",
     "GDConfig",
     "GDHistory",
     "HeadConfig",

@@ -380,3 +380,47 @@ def _gd_logs(params, x, y, node_scale, x_test, y_test, lr, carry, first_log, mom
     _, _, chunk = _parts(params, x, y, node_scale, x_test, y_test, lr, momentum, structure)
     log_index = jnp.arange(num_logs) + jnp.asarray(first_log, jnp.arange(1).dtype)
     return jax.lax.scan(chunk, carry, log_index)
+
+
+# ``train_gd`` cut into pure, vmappable pieces, for callers that batch runs and checkpoint them
+# themselves (the experiments vmap over seeds): start -> advance ... advance -> finish equals
+# ``train_gd`` (bitwise on CPU as measured, by construction the same scan body). No input checks
+# here: ``check_inputs`` (or one ``train_gd`` call) does them.
+
+
+def _structure(cfg: GDConfig, n: int) -> _Structure:
+    points = n if cfg.ntk_points is None else cfg.ntk_points
+    return _Structure(cfg.num_logs, cfg.log_every, cfg.loss, points, cfg.record_ntk)
+
+
+def start(params, x, y, cfg: GDConfig, *, node_scale=None, x_test=None, y_test=None):
+    """``(carry, log)``: carry = (w, optax state) at step 0 and the raw log of step 0.
+
+    A raw log is a ``GDHistory`` whose ``ntk`` holds the NTG and whose spectra are still None
+    (``finish`` takes them).
+    """
+    lr = jnp.asarray(cfg.lr, params["w"].dtype)
+    structure = _structure(cfg, x.shape[0])
+    optimizer, diagnostics, _ = _parts(
+        params, x, y, node_scale, x_test, y_test, lr, cfg.momentum, structure
+    )
+    w0 = params["w"]
+    return (w0, optimizer.init(w0)), diagnostics(w0, jnp.asarray(0))
+
+
+def advance(params, x, y, cfg: GDConfig, carry, first_log, num_logs: int, *, node_scale=None,
+            x_test=None, y_test=None):  # fmt: skip
+    """``num_logs`` (static) more logs of GD from ``carry``, numbered from ``first_log`` (traced).
+
+    Returns ``(carry, logs)``, logs a raw ``GDHistory`` with a leading (num_logs,) axis.
+    """
+    lr = jnp.asarray(cfg.lr, params["w"].dtype)
+    structure = _structure(cfg, x.shape[0])
+    _, _, chunk = _parts(params, x, y, node_scale, x_test, y_test, lr, cfg.momentum, structure)
+    log_index = jnp.arange(num_logs) + jnp.asarray(first_log, jnp.arange(1).dtype)
+    return jax.lax.scan(chunk, carry, log_index)
+
+
+def finish(params, x, cfg: GDConfig, history: GDHistory, *, node_scale=None) -> GDHistory:
+    """The ``GDHistory`` of ``train_gd`` from the concatenated raw logs (NTG spectra taken)."""
+    return _finish(params, x, node_scale, history, _structure(cfg, x.shape[0]))

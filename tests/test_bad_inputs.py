@@ -267,6 +267,11 @@ CLI_FLAG_CASES = [
         r"--outdir .* is a file, not a folder",
     ),
     (
+        "--checkpoint-every 0",
+        lambda t: ["--outdir", str(t / "o"), "--checkpoint-every", "0"],
+        r"--checkpoint-every must be a number of steps >= 1, got 0",
+    ),
+    (
         "--resume with --overwrite",
         lambda t: ["--outdir", str(t / "o"), "--resume", "--overwrite"],
         r"--resume and --overwrite exclude each other",
@@ -297,12 +302,18 @@ def test_bad_cli_flags_are_refused_before_any_work(tmp_path, capsys, name, args,
 
 @pytest.mark.experiments
 def test_unknown_dataset_and_loss_names_on_the_cli(tmp_path):
-    from experiments import asym_mnist, masked_fig2b
+    from experiments import asym_mnist, asym_simulated, masked_fig2b
 
     with pytest.raises(SystemExit, match=r"unknown data set 'nope'; choose one of"):
         asym_mnist.main(["--preset", "smoke", "--dataset", "nope", "--outdir", str(tmp_path / "a")])
     with pytest.raises(SystemExit, match=r"unknown loss 'mse'; choose one of"):
         masked_fig2b.main(["--preset", "smoke", "--loss", "mse", "--outdir", str(tmp_path / "b")])
+    with pytest.raises(
+        SystemExit, match=r"--checkpoint-every 30 must be a multiple of log_every=50"
+    ):
+        asym_simulated.main(
+            ["--preset", "smoke", "--checkpoint-every", "30", "--outdir", str(tmp_path / "c")]
+        )
     assert not list(tmp_path.iterdir())
 
 

@@ -143,6 +143,25 @@ def test_train_gd_resumes_bitwise_with_momentum(tmp_path, monkeypatch):
         jaxntk.train_gd(params, x, y, cfg, checkpoint=path, checkpoint_every=15)
 
 
+def test_gd_pieces_under_vmap_equal_train_gd():
+    """start -> advance -> advance -> finish (what the experiments checkpoint) is train_gd."""
+    params, x, y = problem()
+    cfg = jaxntk.GDConfig(lr=0.3, num_steps=50, log_every=10, ntk_points=8)
+    batch = jax.tree_util.tree_map(lambda a: jnp.stack([a, 2 * a]), params)
+    _, expected = jax.vmap(lambda p: jaxntk.train_gd(p, x, y, cfg))(batch)
+    carry, first = jax.vmap(lambda p: jaxntk.gd.start(p, x, y, cfg))(batch)
+    logs = [jax.tree_util.tree_map(lambda a: a[:, None], first)]
+    for first_log, num_logs in ((1, 2), (3, 3)):
+        carry, rest = jax.vmap(
+            lambda p, c, f=first_log, k=num_logs: jaxntk.gd.advance(p, x, y, cfg, c, f, k)
+        )(batch, carry)
+        logs.append(rest)
+    raw = jax.tree_util.tree_map(lambda *a: jnp.concatenate(a, axis=1), *logs)
+    history = jax.vmap(lambda p, h: jaxntk.gd.finish(p, x, cfg, h))(batch, raw)
+    for name in ("step", "train_risk", "ntk_min_eig", "ntk_change", "node_movement"):
+        np.testing.assert_allclose(getattr(history, name), getattr(expected, name), rtol=1e-6)
+
+
 _SAME_KEY = """
 import sys, jax, jax.numpy as jnp, numpy as np, jaxntk
 from jaxntk import checkpoint
@@ -284,3 +303,30 @@ def test_a_finished_result_is_not_overwritten_without_overwrite(tmp_path, capsys
     assert "already holds a finished result" in capsys.readouterr().err
     assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.iterdir()} == before
     assert json.loads(json.dumps(sorted(before))) == sorted(_cli.OUTPUT_FILES)
+
+
+@pytest.mark.experiments
+def test_gd_stages_checkpoint_every_n_steps_and_resume_bitwise(tmp_path, monkeypatch):
+    """``--checkpoint-every``: the asymmetric scripts save a GD stage's progress every N steps."""
+    from experiments import _cli, asym_simulated
+
+    script, cfg = asym_simulated.SCRIPT, asym_simulated.PRESETS["smoke"]
+    _cli.execute(script, cfg, tmp_path / "whole", verbose=False, checkpoint_every=100)
+    real = _cli.Stages._save
+
+    def stop_after_progress(self, path, value, meta=None):
+        real(self, path, value, meta)
+        if meta:  # a progress checkpoint (steps done), not a finished stage
+            raise Interrupt
+
+    monkeypatch.setattr(_cli.Stages, "_save", stop_after_progress)
+    with pytest.raises(Interrupt):
+        _cli.execute(script, cfg, tmp_path / "run", verbose=False, checkpoint_every=100)
+    monkeypatch.setattr(_cli.Stages, "_save", real)
+    progress = list((tmp_path / "run" / _cli.CHECKPOINT_DIR).glob("*.progress.npz"))
+    assert len(progress) == 1 and checkpoint.load(progress[0])[1]["done"] == 3  # logs 0, 50, 100
+    with pytest.raises(jaxntk.CheckpointError, match="field checkpoint_every: 100"):
+        _cli.execute(script, cfg, tmp_path / "run", verbose=False, resume=True)
+    _cli.execute(script, cfg, tmp_path / "run", verbose=False, resume=True, checkpoint_every=100)
+    whole, run = (tmp_path / d / "results.npz" for d in ("whole", "run"))
+    assert run.read_bytes() == whole.read_bytes()
