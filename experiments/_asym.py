@@ -8,12 +8,15 @@ w ~ N(0, 2I)), so risks, node movements and NTG values are comparable with the p
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
 import jaxntk
+from experiments import _cli
 from experiments._cli import Claim
 from jaxntk import plotting, scaling
 
@@ -99,15 +102,82 @@ def train_configs(
     params, scales, history = [], [], {}
     for g, (gamma, alpha) in enumerate(tqdm(gammas, desc=desc or f"width {width}", leave=False)):
         scale = node_scale(width, gamma, alpha) if given is None else given[g]
-        p, h = train(params0, arrays, scale)
-        params.append(p)
+
+        def one_config(scale=scale):  # one checkpointed stage (experiments._cli.stage)
+            every = _cli.checkpoint_every()
+            if every is None:
+                p, h = train(params0, arrays, scale)
+            else:
+                p, h = _train_in_chunks(params0, arrays, scale, gd_cfg, every)
+            fields = {n: getattr(h, n) for n in HISTORY_FIELDS if getattr(h, n) is not None}
+            return {"params": p, "history": fields}
+
+        done = _cli.stage(f"train_{desc or 'width'}_{width}_config{g}", one_config)
+        params.append(done["params"])
         scales.append(scale)
-        for name in HISTORY_FIELDS:
-            value = getattr(h, name)
-            if value is not None:
-                history.setdefault(name, []).append(np.asarray(value))
+        for name, value in done["history"].items():
+            history.setdefault(name, []).append(value)
     stacked = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *params)
     return stacked, jnp.stack(scales), {k: np.stack(v) for k, v in history.items()}
+
+
+def _train_in_chunks(params0, arrays, scale, gd_cfg, every: int):
+    """``train``'s vmapped GD run in chunks of ``every`` steps, each saved as the stage's progress
+    (``_cli.save_progress``); a resumed stage continues from the last one."""
+    if every % gd_cfg.log_every:
+        raise ValueError(
+            f"--checkpoint-every {every} must be a multiple of log_every={gd_cfg.log_every} "
+            "(a checkpoint holds whole logs); round it"
+        )
+    x, y, xt, yt = (arrays[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+
+    @jax.jit
+    def start(params0, scale):
+        def one(p):
+            return jaxntk.gd.start(p, x, y, gd_cfg, node_scale=scale, x_test=xt, y_test=yt)
+
+        return jax.vmap(one)(params0)
+
+    @functools.partial(jax.jit, static_argnames="num_logs")
+    def advance(params0, scale, carry, first_log, num_logs):
+        def one(p, c):
+            return jaxntk.gd.advance(p, x, y, gd_cfg, c, first_log, num_logs, node_scale=scale,
+                                     x_test=xt, y_test=yt)  # fmt: skip
+
+        return jax.vmap(one)(params0, carry)
+
+    @jax.jit
+    def finish(params0, scale, raw):
+        return jax.vmap(lambda p, h: jaxntk.gd.finish(p, x, gd_cfg, h, node_scale=scale))(
+            params0, raw
+        )
+
+    carry_shape, log_shape = jax.eval_shape(start, params0, scale)
+    treedef = jax.tree_util.tree_structure(carry_shape)
+    fields = [f for f in jaxntk.GDHistory._fields if getattr(log_shape, f) is not None]
+    saved = _cli.load_progress()
+    if saved is None:
+        carry, first = start(params0, scale)
+        raw = {f: np.asarray(getattr(first, f))[:, None] for f in fields}  # (R, logs, ...)
+        done = 1
+    else:
+        tree, done = saved
+        leaves = [tree["carry"][str(i)] for i in range(treedef.num_leaves)]
+        carry = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(v) for v in leaves])
+        raw = tree["history"]
+    logs_per_chunk = every // gd_cfg.log_every
+    while done < gd_cfg.num_logs:
+        size = min(logs_per_chunk, gd_cfg.num_logs - done)
+        carry, rest = advance(params0, scale, carry, done, size)
+        raw = {f: np.concatenate([raw[f], np.asarray(getattr(rest, f))], axis=1) for f in fields}
+        done += size
+        leaves = jax.tree_util.tree_leaves(carry)
+        _cli.save_progress(
+            {"carry": {str(i): v for i, v in enumerate(leaves)}, "history": raw}, done
+        )
+    history = jaxntk.GDHistory(**{f: (jnp.asarray(raw[f]) if f in raw else None)
+                                  for f in jaxntk.GDHistory._fields})  # fmt: skip
+    return {**params0, "w": carry[0]}, finish(params0, scale, history)
 
 
 def top_node_movement(node_movement):

@@ -4,18 +4,30 @@
 every scalar field of the script's frozen ``Config`` dataclass is a flag. Every script writes
 ``config.json``, ``results.npz``, ``figure.png``, ``figure.pdf`` and ``claims.json`` (the rows it
 contributes to the report's claims table, see ``experiments.reproduce``).
+
+Reliability: every file is written atomically; a folder holding all five is a finished result,
+which a run refuses to replace without ``--overwrite``. While it runs, an experiment saves each
+finished stage (``stage``) to ``OUTDIR/checkpoint/``; after a crash or a kill ``--resume``
+continues from them to bitwise the same ``results.npz``. The checkpoints are removed once the
+outputs are written.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextvars
 import dataclasses
 import json
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
+
+from jaxntk import checkpoint
 
 OUTPUT_FILES = ("config.json", "results.npz", "figure.png", "figure.pdf", "claims.json")
 
@@ -62,51 +74,298 @@ class Script:
     summary: Callable | None = None  # results, cfg -> str printed after the run
 
 
-def parse(argv, name: str, presets: dict, doc: str | None = None):
-    """(config, outdir) from the command line; ``presets`` maps names to Config instances."""
+class Options(NamedTuple):
+    """What the command line asked for."""
+
+    cfg: object
+    outdir: Path
+    resume: bool = False
+    overwrite: bool = False
+    checkpoint_every: int | None = None
+
+
+def parser_for(name: str, presets: dict, doc: str | None = None) -> argparse.ArgumentParser:
     default = presets["quick"]
     parser = argparse.ArgumentParser(prog=f"python -m experiments.{name}", description=doc)
     parser.add_argument("--preset", choices=sorted(presets), default="quick")
     parser.add_argument("--outdir", type=Path, default=Path("results") / name)
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run from the checkpoints in OUTDIR/checkpoint (or re-plot "
+        "a finished one from its results.npz)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace a finished result in --outdir"
+    )
+    parser.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help="also checkpoint every N GD steps inside a stage (the asymmetric-scaling scripts; a "
+        "multiple of log_every); every script checkpoints after each stage regardless",
+    )
     for field in dataclasses.fields(default):
         kind = type(getattr(default, field.name))
         if kind is bool:
             parser.add_argument(f"--{field.name}", type=lambda s: s.lower() in ("1", "true", "yes"))
         elif kind in (int, float, str):
             parser.add_argument(f"--{field.name}", type=kind)
+    return parser
+
+
+def parse(argv, name: str, presets: dict, doc: str | None = None) -> Options:
+    """``Options`` from the command line; ``presets`` maps names to Config instances.
+
+    Checks ``--outdir`` before anything is computed (``check_outdir``).
+    """
+    parser = parser_for(name, presets, doc)
     args = parser.parse_args(argv)
+    default = presets["quick"]
     overrides = {
         f.name: getattr(args, f.name)
         for f in dataclasses.fields(default)
         if getattr(args, f.name, None) is not None
     }
-    return dataclasses.replace(presets[args.preset], **overrides), args.outdir
+    cfg = dataclasses.replace(presets[args.preset], **overrides)
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        parser.error(
+            f"--checkpoint-every must be a number of steps >= 1, got {args.checkpoint_every}"
+        )
+    try:
+        check_outdir(args.outdir, resume=args.resume, overwrite=args.overwrite)
+    except ValueError as err:
+        parser.error(str(err))
+    return Options(cfg, args.outdir, args.resume, args.overwrite, args.checkpoint_every)
+
+
+def finished(outdir: Path) -> bool:
+    """Whether ``outdir`` holds a finished result: every output file (each written atomically,
+    claims.json last)."""
+    return all((Path(outdir) / name).is_file() for name in OUTPUT_FILES)
+
+
+def check_outdir(outdir: Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse to clobber a finished or interrupted run unless told to; check it is writable.
+
+    Creates nothing: a folder that does not exist yet is checked through its nearest existing
+    parent.
+    """
+    outdir = Path(outdir)
+    if resume and overwrite:
+        raise ValueError("--resume and --overwrite exclude each other; pass one of them")
+    if outdir.exists() and not outdir.is_dir():
+        raise ValueError(f"--outdir {outdir} is a file, not a folder; pass a folder")
+    if not (resume or overwrite):
+        if finished(outdir):
+            raise ValueError(
+                f"--outdir {outdir} already holds a finished result ({', '.join(OUTPUT_FILES)}); "
+                "left untouched. Pass --overwrite to replace it, --resume to re-plot it, or "
+                "choose another --outdir"
+            )
+        if (outdir / CHECKPOINT_DIR).exists():
+            raise ValueError(
+                f"--outdir {outdir} holds the checkpoints of an unfinished run "
+                f"({CHECKPOINT_DIR}/); pass --resume to continue it or --overwrite to start again"
+            )
+    existing = outdir
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(
+            f"--outdir {outdir} cannot be created: {existing} is a file; pass a writable folder"
+        )
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        raise ValueError(
+            f"--outdir {outdir} is not writable ({type(err).__name__}: {err.strerror or err}); "
+            "pass a folder you can write to"
+        ) from None
 
 
 def save(outdir: Path, cfg, results: dict, figure, claims=()) -> list[Path]:
-    """Write config.json, results.npz, figure.png, figure.pdf and claims.json into ``outdir``."""
+    """Write config.json, results.npz, figure.png, figure.pdf and claims.json into ``outdir``.
+
+    Each file is written atomically (``jaxntk.checkpoint.atomic_path``) and claims.json last, so
+    a folder with all five holds a finished result. ``results.npz`` is byte-reproducible.
+    """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     paths = [outdir / name for name in OUTPUT_FILES]
-    paths[0].write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
-    np.savez(paths[1], **{k: np.asarray(v) for k, v in results.items()})
-    figure.savefig(paths[2], dpi=150, bbox_inches="tight")
-    figure.savefig(paths[3], bbox_inches="tight")
-    paths[4].write_text(json.dumps([c.to_json() for c in claims], indent=2) + "\n")
+    checkpoint.atomic_write_text(paths[0], json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
+    checkpoint.save_npz(paths[1], {k: np.asarray(v) for k, v in results.items()})
+    with checkpoint.atomic_path(paths[2]) as tmp:
+        figure.savefig(tmp, format="png", dpi=150, bbox_inches="tight")
+    with checkpoint.atomic_path(paths[3]) as tmp:
+        figure.savefig(tmp, format="pdf", bbox_inches="tight")
+    claims_text = json.dumps([c.to_json() for c in claims], indent=2) + "\n"
+    checkpoint.atomic_write_text(paths[4], claims_text)
     return paths
 
 
-def execute(script: Script, cfg, outdir: Path, *, verbose: bool = True) -> dict:
-    """Run, plot, save; returns {"results", "claims", "paths", "seconds"} (used by the report)."""
+# ------------------------------------------------------------------------- stage checkpoints
+
+CHECKPOINT_DIR = "checkpoint"
+_ACTIVE: contextvars.ContextVar = contextvars.ContextVar("jaxntk_stages", default=None)
+
+
+def _numpy_tree(value):
+    if isinstance(value, dict):
+        return {k: _numpy_tree(v) for k, v in value.items()}
+    return np.asarray(value)
+
+
+class Stages:
+    """One ``.npz`` checkpoint per finished stage of an experiment, in ``folder``.
+
+    A stage is a Python-level unit of an experiment's ``run`` (one jitted, vmapped call: a
+    (rule, K) row, a (gamma, alpha) configuration, a width). ``run(name, fn)`` returns the saved
+    arrays of a finished stage when resuming, else runs ``fn`` and saves its result atomically.
+    Every checkpoint carries ``fingerprint`` (script and config), so a resumed run never mixes in
+    another configuration's stages (``jaxntk.CheckpointError`` names the differing field).
+    """
+
+    def __init__(self, folder: Path, fingerprint: dict, resume: bool, checkpoint_every=None):
+        self.folder, self.fingerprint, self.resume = Path(folder), fingerprint, resume
+        self.checkpoint_every = checkpoint_every
+        self.seen: dict[str, int] = {}
+        self.current: Path | None = None  # the progress file of the stage being computed
+        if not resume:
+            self.remove()
+        elif self.folder.exists():  # another configuration's stages: refuse before any work
+            for path in sorted(self.folder.glob("*.npz")):
+                checkpoint.load(path, fingerprint)
+
+    def path(self, name: str) -> Path:
+        # A name used again in the same run (the same helper called twice) gets its occurrence
+        # number: the run order is fixed, so a resumed run maps every call to the same file.
+        self.seen[name] = self.seen.get(name, 0) + 1
+        if self.seen[name] > 1:
+            name = f"{name}-{self.seen[name]}"
+        slug = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in name)
+        return self.folder / f"{slug}.npz"
+
+    def run(self, name: str, fn: Callable) -> dict:
+        path = self.path(name)
+        if self.resume and path.exists():
+            return checkpoint.load(path, self.fingerprint)[0]
+        outer, self.current = self.current, path.with_suffix(".progress.npz")
+        try:
+            value = _numpy_tree(fn())
+        finally:
+            self.current = outer
+        self._save(path, value)
+        path.with_suffix(".progress.npz").unlink(missing_ok=True)
+        return value
+
+    def _save(self, path: Path, value: dict, meta: dict | None = None) -> None:
+        checkpoint.save(path, value, {**self.fingerprint, **(meta or {})})
+
+    def load_progress(self):
+        """``(tree, done)`` saved by ``save_progress`` in the current stage, or None."""
+        if self.current is None or not (self.resume and self.current.exists()):
+            return None
+        tree, meta = checkpoint.load(self.current, self.fingerprint)
+        return tree, meta["done"]
+
+    def save_progress(self, tree: dict, done: int) -> None:
+        if self.current is not None:
+            self._save(self.current, _numpy_tree(tree), {"done": done})
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def stage(name: str, fn: Callable) -> dict:
+    """``fn()`` (a dict of arrays, nested dicts allowed, no None), checkpointed as a stage.
+
+    Inside ``execute`` the result is saved to ``OUTDIR/checkpoint/<name>.npz`` and a resumed run
+    (``--resume``) reads it back instead of calling ``fn``; elsewhere (``run(cfg)`` from a
+    notebook) it is just ``fn()`` with its arrays as NumPy. Names must be unique within a run.
+    """
+    active = _ACTIVE.get()
+    return _numpy_tree(fn()) if active is None else active.run(name, fn)
+
+
+def checkpoint_every() -> int | None:
+    """``--checkpoint-every``: steps between checkpoints inside a stage (None: per stage only)."""
+    active = _ACTIVE.get()
+    return None if active is None else active.checkpoint_every
+
+
+def load_progress():
+    """Inside a stage: ``(tree, done)`` of its last progress checkpoint when resuming, or None."""
+    active = _ACTIVE.get()
+    return None if active is None else active.load_progress()
+
+
+def save_progress(tree: dict, done: int) -> None:
+    """Inside a stage: checkpoint its partial state (one file, replaced atomically each time)."""
+    active = _ACTIVE.get()
+    if active is not None:
+        active.save_progress(tree, done)
+
+
+def fingerprint(script: Script, cfg, checkpoint_every=None) -> dict:
+    config = json.loads(json.dumps(dataclasses.asdict(cfg)))
+    return {"script": script.name, "config": config, "checkpoint_every": checkpoint_every}
+
+
+def _reuse_results(outdir: Path, cfg) -> dict:
+    """A finished result's arrays, after checking its config.json is ``cfg``'s."""
+    saved = json.loads((outdir / "config.json").read_text())
+    now = json.loads(json.dumps(dataclasses.asdict(cfg)))
+    for name in sorted(set(saved) | set(now)):
+        if saved.get(name) != now.get(name):
+            raise checkpoint.CheckpointError(
+                f"--outdir {outdir} holds a result of a different configuration (field {name}: "
+                f"{saved.get(name)!r} there vs {now.get(name)!r} now); pass --overwrite to "
+                "replace it or choose another --outdir"
+            )
+    with np.load(outdir / "results.npz", allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def execute(
+    script: Script, cfg, outdir: Path, *, verbose: bool = True, resume=False, checkpoint_every=None
+) -> dict:
+    """Run, plot, save; returns {"results", "claims", "paths", "seconds"} (used by the report).
+
+    The run is checkpointed by stages in ``outdir/checkpoint/`` (``stage``; the whole of
+    ``script.run`` is the last stage), removed once every output is written; with
+    ``checkpoint_every`` a stage that supports it also saves its progress every that many steps.
+    ``resume`` reuses the finished stages (and a finished result's results.npz); without it
+    they are discarded.
+    """
     import matplotlib.pyplot as plt
 
+    outdir = Path(outdir)
     start = time.perf_counter()
-    results = script.run(cfg)
+    if resume and finished(outdir) and not (outdir / CHECKPOINT_DIR).exists():
+        results = _reuse_results(outdir, cfg)
+        stages = None
+    else:
+        stages = Stages(
+            outdir / CHECKPOINT_DIR,
+            fingerprint(script, cfg, checkpoint_every),
+            resume,
+            checkpoint_every,
+        )
+        token = _ACTIVE.set(stages)
+        try:
+            results = stages.run("results", lambda: script.run(cfg))
+        finally:
+            _ACTIVE.reset(token)
     seconds = time.perf_counter() - start
     claims = list(script.claims(results, cfg)) if script.claims else []
     figure = script.plot(results, cfg)
     paths = save(outdir, cfg, results, figure, claims)
     plt.close(figure)
+    if stages is not None:
+        stages.remove()
     if verbose:
         if script.summary is not None:
             print(script.summary(results, cfg))
@@ -116,10 +375,37 @@ def execute(script: Script, cfg, outdir: Path, *, verbose: bool = True) -> dict:
     return {"results": results, "claims": claims, "paths": paths, "seconds": seconds}
 
 
+def _ours(err: BaseException) -> bool:
+    """Whether ``err`` was raised by jaxntk's or the experiments' own checks (not inside JAX)."""
+    tb = err.__traceback__
+    last = None
+    while tb is not None:
+        last, tb = tb.tb_frame.f_code.co_filename, tb.tb_next
+    here = Path(__file__).resolve().parent
+    roots = (here, here.parent / "jaxntk")
+    return last is not None and any(Path(last).resolve().is_relative_to(r) for r in roots)
+
+
 def main(script: Script, argv=None) -> int:
-    """The ``main(argv)`` of an experiment module."""
-    cfg, outdir = parse(argv, script.name, script.presets, script.doc)
-    execute(script, cfg, outdir)
+    """The ``main(argv)`` of an experiment module.
+
+    Bad input (a ``ValueError`` from jaxntk's or the script's checks, a ``DivergenceError``)
+    exits with its one-line message and no traceback; the outdir is left as it was (the
+    checkpoints of finished stages stay, for ``--resume``).
+    """
+    options = parse(argv, script.name, script.presets, script.doc)
+    try:
+        execute(
+            script,
+            options.cfg,
+            options.outdir,
+            resume=options.resume,
+            checkpoint_every=options.checkpoint_every,
+        )
+    except (ValueError, FloatingPointError) as err:
+        if not _ours(err):
+            raise
+        raise SystemExit(f"python -m experiments.{script.name}: error: {err}") from None
     return 0
 
 

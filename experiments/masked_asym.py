@@ -119,10 +119,15 @@ def run(cfg: Config) -> dict[str, np.ndarray]:
     loss, movement, prune_risk = [], [], []
     for gamma, alpha in tqdm(cfg.gammas, desc="γ configurations"):
         scale = _asym.node_scale(cfg.width, gamma, alpha)
-        rows = [fn(keys, params0, d, scale) for fn in compiled.values()]
-        loss.append(np.stack([np.asarray(r[0]) for r in rows]))
-        movement.append(np.stack([np.asarray(r[1]) for r in rows]))
-        prune_risk.append(np.stack([np.asarray(r[2]) for r in rows]))
+
+        def one_config(scale=scale):  # one checkpointed stage per (gamma, alpha) (_cli.stage)
+            rows = [fn(keys, params0, d, scale) for fn in compiled.values()]
+            return {str(i): np.stack([np.asarray(r[i]) for r in rows]) for i in range(3)}
+
+        done = _cli.stage(f"gamma{gamma}_alpha{alpha}", one_config)
+        loss.append(done["0"])
+        movement.append(done["1"])
+        prune_risk.append(done["2"])
     return {
         "loss": np.stack(loss),  # (G, method, seed, rounds + 1), mean-MSE
         "movement": np.stack(movement),  # (G, method, seed)

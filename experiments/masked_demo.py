@@ -18,7 +18,8 @@ surrogate losses: a jump when masks are sampled, descent during the local steps,
 Commands:
     python -m experiments.masked_demo                  # quick preset, ~10 s on 2 CPU cores
     python -m experiments.masked_demo --preset smoke   # a few seconds (used by the tests)
-Outputs in --outdir (default results/masked_demo/): config.json, results.npz, figure.png/.pdf.
+Outputs in --outdir (default results/masked_demo/): config.json, results.npz, figure.png/.pdf,
+claims.json (empty). Checkpointed per method (``--resume``).
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def run(cfg: Config) -> dict[str, np.ndarray]:
     seed_keys = jax.random.split(key_runs, cfg.num_seeds)
 
     out = {"loss": [], "local_loss": [], "dead_fraction": []}
-    for masked_cfg in tqdm(methods(cfg).values(), desc="methods", leave=False):
+    for i, masked_cfg in enumerate(tqdm(methods(cfg).values(), desc="methods", leave=False)):
 
         def one_seed(k, masked_cfg=masked_cfg):
             key_init, key_train = jax.random.split(k)
@@ -96,9 +97,12 @@ def run(cfg: Config) -> dict[str, np.ndarray]:
             )
             return jaxntk.train_masked(key_train, params, x, y, masked_cfg)[1]
 
-        history = jax.vmap(one_seed)(seed_keys)
+        # One checkpointed stage per method (see experiments._cli.stage).
+        history = _cli.stage(
+            f"method_{i}", lambda one_seed=one_seed: jax.vmap(one_seed)(seed_keys)._asdict()
+        )
         for name in out:
-            out[name].append(np.asarray(getattr(history, name)))
+            out[name].append(history[name])
     return {name: np.stack(values) for name, values in out.items()}
 
 
@@ -149,13 +153,11 @@ def report(results: dict, cfg: Config) -> str:
     return "\n".join(lines)
 
 
+SCRIPT = _cli.Script("masked_demo", PRESETS, run, plot, doc=__doc__.splitlines()[0], summary=report)
+
+
 def main(argv=None) -> int:
-    cfg, outdir = _cli.parse(argv, "masked_demo", PRESETS, __doc__.splitlines()[0])
-    results = run(cfg)
-    print(report(results, cfg))
-    paths = _cli.save(outdir, cfg, results, plot(results, cfg))
-    print("wrote", ", ".join(str(p) for p in paths))
-    return 0
+    return _cli.main(SCRIPT, argv)
 
 
 if __name__ == "__main__":

@@ -108,11 +108,16 @@ def run(cfg: Config) -> dict[str, np.ndarray]:
     loss, dead = [], []
     rows = [(rule, k) for rule in RULES for k in cfg.subnets]
     for rule, k in tqdm(rows, desc="fig2b: (rule, K) rows"):
-        row_loss, row_dead = program(_masked_cfg(cfg, k, rule))(
-            params0, keys, jnp.asarray(xis, jnp.float32)
-        )
-        loss.append(np.asarray(row_loss))
-        dead.append(np.asarray(row_dead))
+
+        def row(rule=rule, k=k):  # one checkpointed stage per row (experiments._cli.stage)
+            row_loss, row_dead = program(_masked_cfg(cfg, k, rule))(
+                params0, keys, jnp.asarray(xis, jnp.float32)
+            )
+            return {"loss": row_loss, "dead": row_dead}
+
+        done = _cli.stage(f"row_{rule}_K{k}", row)
+        loss.append(done["loss"])
+        dead.append(done["dead"])
     shape = (len(RULES), len(cfg.subnets), len(xis), cfg.num_seeds)
     loss = np.stack(loss).reshape(*shape, cfg.num_rounds + 1)
     return {

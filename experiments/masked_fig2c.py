@@ -106,8 +106,12 @@ def run(cfg: Config) -> dict[str, np.ndarray]:
 
     loss = []
     for width in tqdm(cfg.widths, desc="fig2c: widths"):
-        params0, keys = _masked_data.init_many(cfg, x, y, width)
-        loss.append(np.asarray(batch(params0, keys, keep_probs)))
+
+        def one_width(width=width):  # one checkpointed stage per width (experiments._cli.stage)
+            params0, keys = _masked_data.init_many(cfg, x, y, width)
+            return {"loss": batch(params0, keys, keep_probs)}
+
+        loss.append(_cli.stage(f"width_{width}", one_width)["loss"])
     loss = np.stack(loss)
     return {
         "widths": np.asarray(cfg.widths),

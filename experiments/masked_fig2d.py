@@ -91,10 +91,17 @@ PRESETS = {
 
 
 def seed_losses(cfg: Config, x, y, width: int, mcfg: jaxntk.MaskedConfig) -> np.ndarray:
-    """(seed, rounds + 1) full-network losses of ``mcfg`` at ``width``; seeds are a vmap."""
-    params0, keys = _masked_data.init_many(cfg, x, y, width)
-    batch = jax.jit(jax.vmap(lambda p, key: jaxntk.train_masked(key, p, x, y, mcfg)[1].loss))
-    return np.asarray(batch(params0, keys))
+    """(seed, rounds + 1) full-network losses of ``mcfg`` at ``width``; seeds are a vmap.
+
+    One checkpointed stage (``experiments._cli.stage``) per call.
+    """
+
+    def losses():
+        params0, keys = _masked_data.init_many(cfg, x, y, width)
+        batch = jax.jit(jax.vmap(lambda p, key: jaxntk.train_masked(key, p, x, y, mcfg)[1].loss))
+        return {"loss": batch(params0, keys)}
+
+    return _cli.stage(f"K{mcfg.num_subnets}_width{width}", losses)["loss"]
 
 
 def run(cfg: Config) -> dict[str, np.ndarray]:

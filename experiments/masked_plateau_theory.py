@@ -137,7 +137,9 @@ def run(cfg: Config) -> dict[str, np.ndarray]:
         batch = jax.jit(
             jax.vmap(lambda p, key, mcfg=mcfg: jaxntk.train_masked(key, p, x, y, mcfg)[1].loss)
         )
-        cache[k, tau] = np.asarray(batch(params0, keys))
+        # one checkpointed stage per (K, tau) run (experiments._cli.stage)
+        done = _cli.stage(f"K{k}_tau{tau}", lambda batch=batch: {"loss": batch(params0, keys)})
+        cache[k, tau] = done["loss"]
     kernel = _kernel(cfg, x, params0)
     eig = np.linalg.eigvalsh(kernel)
     loss_k = np.stack([cache[k, 1] for k in cfg.subnets])

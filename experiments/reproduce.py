@@ -8,8 +8,10 @@ results.npz, figure.png/.pdf, claims.json); then ``OUT/report.md`` and ``OUT/rep
 a header (preset, seed, date, library versions, device, total runtime), an overview of the
 experiments, the claims table (every ``Claim`` of every experiment: paper, claim, the measured
 number, the criterion, whether it holds) and one section per experiment (the first paragraph of
-its docstring, its runtime, its figure, its findings). The report is rewritten after every
-experiment, so an interrupted run leaves a valid partial report.
+its docstring, its runtime, its figure, its findings). The report is rewritten (atomically)
+after every experiment, so an interrupted run leaves a valid partial report, and ``--resume``
+continues it: every experiment resumes from its stage checkpoints and a finished one is
+re-plotted from its results.npz. Without ``--resume`` it rewrites ``OUT`` (the main job's folder).
 
 A module that is missing or raises becomes a failed row with the error message; the other
 experiments still run, and the exit code is 1 at the end. A claim that does not hold is a result,
@@ -34,6 +36,8 @@ import sys
 import time
 import traceback
 from pathlib import Path
+
+from jaxntk import checkpoint
 
 EXPERIMENTS = [
     "masked_fig2a",
@@ -80,8 +84,13 @@ def first_paragraph(doc: str | None) -> str:
     return " ".join(doc.strip().split("\n\n")[0].split())
 
 
-def run_experiment(name: str, preset: str, seed: int | None, out: Path) -> Row:
-    """Import ``experiments.<name>`` lazily and run it at ``preset``; never raises."""
+def run_experiment(
+    name: str, preset: str, seed: int | None, out: Path, resume=False, checkpoint_every=None
+) -> Row:
+    """Import ``experiments.<name>`` lazily and run it at ``preset``; never raises.
+
+    ``resume``, ``checkpoint_every``: see ``_cli.execute``.
+    """
     row = Row(name)
     start = time.perf_counter()
     try:
@@ -102,7 +111,7 @@ def run_experiment(name: str, preset: str, seed: int | None, out: Path) -> Row:
         if reason:
             row.status, row.reason = "skipped", str(reason)
             return row
-        outcome = _run_script(script, cfg, out / name)
+        outcome = _run_script(script, cfg, out / name, resume, checkpoint_every)
         row.claims = outcome["claims"]
         row.figure = f"{name}/figure.png"
         if hasattr(module, "findings"):
@@ -117,10 +126,12 @@ def run_experiment(name: str, preset: str, seed: int | None, out: Path) -> Row:
     return row
 
 
-def _run_script(script, cfg, outdir: Path) -> dict:
+def _run_script(script, cfg, outdir: Path, resume=False, checkpoint_every=None) -> dict:
     from experiments import _cli
 
-    return _cli.execute(script, cfg, outdir, verbose=False)
+    return _cli.execute(
+        script, cfg, outdir, verbose=False, resume=resume, checkpoint_every=checkpoint_every
+    )
 
 
 # --------------------------------------------------------------------------------- the header
@@ -320,8 +331,8 @@ def write_report(out: Path, rows, header) -> tuple[Path, Path]:
     """Write ``out/report.md`` and ``out/report.html``; returns their paths."""
     out.mkdir(parents=True, exist_ok=True)
     md, page = out / "report.md", out / "report.html"
-    md.write_text(markdown(rows, header), encoding="utf-8")
-    page.write_text(html_report(rows, header), encoding="utf-8")
+    checkpoint.atomic_write_text(md, markdown(rows, header))
+    checkpoint.atomic_write_text(page, html_report(rows, header))
     return md, page
 
 
@@ -341,10 +352,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         metavar="NAME[,NAME...]",
         help=f"run only these experiments (default: all of {', '.join(EXPERIMENTS)})",
     )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run: every experiment resumes from its stage checkpoints "
+        "in OUT/<name>/checkpoint/ and a finished one is re-plotted from its results.npz",
+    )
+    parser.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help="also checkpoint every N GD steps inside the asymmetric-scaling scripts' stages",
+    )
     return parser
 
 
-def reproduce(preset: str, out: Path, seed: int | None = None, only=None) -> int:
+def reproduce(
+    preset: str, out: Path, seed: int | None = None, only=None, resume=False, checkpoint_every=None
+) -> int:
     """Run the experiments and write the report; 0 if none failed, else 1."""
     from tqdm.auto import tqdm
 
@@ -357,7 +383,7 @@ def reproduce(preset: str, out: Path, seed: int | None = None, only=None) -> int
     bar = tqdm(names, desc="experiments", unit="exp")
     for name in bar:
         bar.set_postfix_str(name)
-        row = run_experiment(name, preset, seed, out)
+        row = run_experiment(name, preset, seed, out, resume, checkpoint_every)
         rows.append(row)
         tqdm.write(f"{name}: {_status_text(row)} ({_duration(row.seconds)})")
         if row.details:
@@ -381,7 +407,9 @@ def main(argv=None) -> int:
         prog="python -m experiments.reproduce", description=__doc__.splitlines()[0]
     )
     args = add_arguments(parser).parse_args(argv)
-    return reproduce(args.preset, args.out, args.seed, args.only)
+    return reproduce(
+        args.preset, args.out, args.seed, args.only, args.resume, args.checkpoint_every
+    )
 
 
 def cli(argv=None) -> int:
@@ -398,7 +426,9 @@ def cli(argv=None) -> int:
         )
     )
     args = parser.parse_args(argv)
-    return reproduce(args.preset, args.out, args.seed, args.only)
+    return reproduce(
+        args.preset, args.out, args.seed, args.only, args.resume, args.checkpoint_every
+    )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,20 @@ The model (both papers): f(x) = out_scale * sum_j s_j a_j relu(w_j . x), see ``j
 Importing jaxntk never changes ``jax.config`` and never imports neural-tangents.
 """
 
-from jaxntk import losses, masks, ntk, presets, rounds, scaling, transfer
+from jaxntk import (
+    checkpoint,
+    divergence,
+    gd,
+    losses,
+    masks,
+    ntk,
+    presets,
+    rounds,
+    scaling,
+    transfer,
+)
+from jaxntk.checkpoint import CheckpointError
+from jaxntk.divergence import DivergenceError
 from jaxntk.gd import GDConfig, GDHistory, train_gd
 from jaxntk.model import ShallowReLU, apply, init_params
 from jaxntk.prune import PruneCurve, prune_curve
@@ -15,6 +28,11 @@ from jaxntk.transfer import HeadConfig, TransferCurve, transfer_curve
 __version__ = "0.1.0"
 
 __all__ = [
+    "CheckpointError",
+    "DivergenceError",
+    "checkpoint",
+    "divergence",
+    "gd",
     "GDConfig",
     "GDHistory",
     "HeadConfig",

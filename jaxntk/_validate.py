@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Iterable
 
 import jax
@@ -137,3 +138,27 @@ def model_data(params, x, y, node_scale=None, *, names=("x", "y")) -> None:
                 f"got {jnp.shape(node_scale)}"
             )
         finite_array("node_scale", node_scale)
+
+
+def checkpointing(checkpoint, checkpoint_every, resume, *, traced: bool) -> int | None:
+    """The ``checkpoint=`` / ``checkpoint_every=`` / ``resume=`` keywords of the trainers."""
+    if not isinstance(resume, bool):
+        raise ValueError(f"resume must be True or False, got {resume!r}")
+    if checkpoint is None:
+        if checkpoint_every is not None or resume:
+            raise ValueError(
+                "checkpoint_every and resume need checkpoint=PATH (the .npz file to save to)"
+            )
+        return None
+    if not isinstance(checkpoint, (str, os.PathLike)):
+        raise ValueError(
+            f"checkpoint must be a file path (str or pathlib.Path), got {type(checkpoint).__name__}"
+        )
+    if traced:
+        raise ValueError(
+            "checkpoint= saves concrete arrays on the host, so it cannot be used inside "
+            "jax.jit/jax.vmap; call the trainer outside them (or drop checkpoint=)"
+        )
+    if checkpoint_every is None:
+        return None
+    return integer("checkpoint_every", checkpoint_every, minimum=1)

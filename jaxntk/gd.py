@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-from jaxntk import _validate, losses, ntk
+from jaxntk import _validate, divergence, losses, ntk
+from jaxntk import checkpoint as checkpoint_io
 from jaxntk.model import apply
 
 
@@ -152,7 +155,20 @@ def check_inputs(params, x, y, node_scale, x_test=None, y_test=None) -> None:
     check_node_scale(params, node_scale)
 
 
-def train_gd(params: dict, x, y, cfg: GDConfig, *, node_scale=None, x_test=None, y_test=None):
+def train_gd(
+    params: dict,
+    x,
+    y,
+    cfg: GDConfig,
+    *,
+    node_scale=None,
+    x_test=None,
+    y_test=None,
+    checkpoint=None,
+    checkpoint_every=None,
+    resume=False,
+    divergence_factor=divergence.DEFAULT_FACTOR,
+):
     """Full-batch GD (optax SGD) on ``params["w"]`` with in-scan diagnostics.
 
     Args:
@@ -161,6 +177,17 @@ def train_gd(params: dict, x, y, cfg: GDConfig, *, node_scale=None, x_test=None,
       cfg: a ``GDConfig``.
       node_scale: (width,) per-node scale, sqrt(lam) from ``jaxntk.scaling.node_scales``.
       x_test, y_test: optional test set for ``test_risk`` / ``test_acc``.
+      checkpoint: optional path of a ``.npz`` checkpoint: the steps run in chunks of
+        ``checkpoint_every`` (one compiled chunk, reused) and after every chunk the state
+        (weights, optimizer state, steps done, history so far; the inputs as a fingerprint) is
+        written there atomically. The file of a finished run is kept.
+      checkpoint_every: steps per chunk, a multiple of ``cfg.log_every`` (default: one chunk).
+      resume: continue from ``checkpoint`` if it exists (same inputs and configuration, else
+        ``CheckpointError``); bitwise equal to an uninterrupted run with the same
+        ``checkpoint_every``. False starts again and overwrites it.
+      divergence_factor: raise ``jaxntk.DivergenceError`` when the logged training risk becomes
+        non-finite or exceeds this multiple of its initial value (None: no check). Checked on the
+        host after the run (after every chunk with ``checkpoint``); skipped under jit/vmap.
 
     Returns:
       ``(params, history)``: trained parameters and a ``GDHistory``.
@@ -174,26 +201,113 @@ def train_gd(params: dict, x, y, cfg: GDConfig, *, node_scale=None, x_test=None,
     points = x.shape[0] if cfg.ntk_points is None else cfg.ntk_points
     if points > x.shape[0]:
         raise ValueError(f"ntk_points={points} exceeds the {x.shape[0]} training points")
+    factor = divergence.factor(divergence_factor)
+    every = _validate.checkpointing(
+        checkpoint, checkpoint_every, resume, traced=divergence.is_traced(params, x, y)
+    )
+    if every is not None and every % cfg.log_every:
+        raise ValueError(
+            f"checkpoint_every={every} must be a multiple of log_every={cfg.log_every} "
+            "(a checkpoint holds whole logs); round it"
+        )
     structure = _Structure(cfg.num_logs, cfg.log_every, cfg.loss, points, cfg.record_ntk)
     lr = jnp.asarray(cfg.lr, params["w"].dtype)
-    return _train_gd(params, x, y, node_scale, x_test, y_test, lr, cfg.momentum, structure)
+    data = (params, x, y, node_scale, x_test, y_test, lr)
+    if checkpoint is None:
+        params_out, history = _train_gd(*data, cfg.momentum, structure)
+        raw = None
+    else:
+        fingerprint = {
+            "kind": "train_gd",
+            "config": dataclasses.asdict(cfg),
+            "inputs": {
+                **{f"params.{k}": checkpoint_io.digest(v) for k, v in sorted(params.items())},
+                **{
+                    name: checkpoint_io.digest(v)
+                    for name, v in zip(("x", "y", "node_scale", "x_test", "y_test"), data[1:6])
+                },
+            },
+        }
+        logs_per_chunk = (every or cfg.num_steps) // cfg.log_every
+        w, raw = _run_in_chunks(
+            data, cfg, structure, logs_per_chunk, checkpoint, fingerprint, resume, factor
+        )
+        params_out = {**params, "w": w}
+        history = _finish(params, x, node_scale, _history_of(raw), structure)
+    if factor is not None and not divergence.is_traced(history.train_risk):
+        _check_divergence(history, factor, cfg, params, x, node_scale)
+    return params_out, history
 
 
-@functools.partial(jax.jit, static_argnames=("momentum", "structure"))
-def _train_gd(params, x, y, node_scale, x_test, y_test, lr, momentum, structure: _Structure):
+def _check_divergence(history: GDHistory, factor, cfg, params, x, node_scale) -> None:
+    risk = np.asarray(history.train_risk)
+
+    def cut(i):
+        return jax.tree_util.tree_map(lambda a: a[: i + 1], history)
+
+    divergence.check(
+        risk, np.asarray(history.step), what="train_gd", unit="step", lr=cfg.lr,
+        divergence_factor=factor, cut=cut, params=params, x=x, loss=cfg.loss,
+        node_scale=node_scale, quantity="training risk mean((f-y)^2)",
+    )  # fmt: skip
+
+
+def _history_of(raw: dict) -> GDHistory:
+    return GDHistory(**{f: (jnp.asarray(raw[f]) if f in raw else None) for f in GDHistory._fields})
+
+
+def _run_in_chunks(data, cfg, structure, logs_per_chunk, path, fingerprint, resume, factor):
+    """GD in chunks of ``logs_per_chunk`` logs with a checkpoint after each; see ``train_gd``."""
+    params, x, y, node_scale, x_test, y_test, lr = data
+    w0 = params["w"]
+    opt_state = _optimizer(lr, cfg.momentum).init(w0)
+    leaves, treedef = jax.tree_util.tree_flatten(opt_state)
+    if resume and os.path.exists(path):
+        tree, meta = checkpoint_io.load(path, fingerprint)
+        done, raw = meta["logs_done"], tree["history"]
+        w = jnp.asarray(tree["w"], w0.dtype)
+        opt = tree.get("opt_state", {})
+        opt_state = jax.tree_util.tree_unflatten(
+            treedef, [jnp.asarray(opt[str(i)], leaf.dtype) for i, leaf in enumerate(leaves)]
+        )
+    else:
+        first = _gd_first(*data, cfg.momentum, structure)
+        raw = {k: np.asarray(v)[None] for k, v in first._asdict().items() if v is not None}
+        done, w = 1, w0
+    while done < structure.num_logs:
+        size = min(logs_per_chunk, structure.num_logs - done)
+        (w, opt_state), rest = _gd_logs(*data, (w, opt_state), done, cfg.momentum, structure, size)
+        rest = {k: np.asarray(v) for k, v in rest._asdict().items() if v is not None}
+        raw = {k: np.concatenate([raw[k], rest[k]]) for k in raw}
+        done += size
+        if factor is not None:  # before saving: a diverged state is never checkpointed
+            partial = _history_of(raw)._replace(ntk=None)
+            _check_divergence(partial, factor, cfg, params, x, node_scale)
+        state = {
+            "w": w,
+            "opt_state": {
+                str(i): leaf for i, leaf in enumerate(jax.tree_util.tree_leaves(opt_state))
+            },
+            "history": raw,
+        }
+        checkpoint_io.save(path, state, {**fingerprint, "logs_done": done})
+    return w, raw
+
+
+def _optimizer(lr, momentum):
+    return optax.sgd(lr, momentum=momentum or None)
+
+
+def _parts(params, x, y, node_scale, x_test, y_test, lr, momentum, structure: _Structure):
+    """The optimizer, the diagnostics at a log and one log's worth of GD steps (a scan body)."""
     loss_fn = losses.get(structure.loss)
-    optimizer = optax.sgd(lr, momentum=momentum or None)
+    optimizer = _optimizer(lr, momentum)
     x_ntk = x[: structure.ntk_points]
     classify = y.shape[1] > 1
     w0 = params["w"]
 
     def predict(w, inputs):
         return apply({**params, "w": w}, inputs, node_scale=node_scale)
-
-    def ntg(w):
-        return ntk.closed_form({**params, "w": w}, x_ntk, node_scale=node_scale)
-
-    theta0 = ntg(w0)
 
     def diagnostics(w, step):
         # The NTG is kept and its spectrum taken after the loop, in one batched eigvalsh: a
@@ -210,7 +324,7 @@ def _train_gd(params, x, y, node_scale, x_test, y_test, lr, momentum, structure:
             ntk_min_eig=None,
             ntk_change=None,
             node_movement=jnp.linalg.norm(w - w0, axis=1),
-            ntk=ntg(w),
+            ntk=ntk.closed_form({**params, "w": w}, x_ntk, node_scale=node_scale),
         )
 
     def gd_step(carry, _):
@@ -223,16 +337,90 @@ def _train_gd(params, x, y, node_scale, x_test, y_test, lr, momentum, structure:
         carry, _ = jax.lax.scan(gd_step, carry, None, length=structure.log_every)
         return carry, diagnostics(carry[0], log_index * structure.log_every)
 
-    first = diagnostics(w0, jnp.asarray(0))
-    (w, _), rest = jax.lax.scan(chunk, (w0, optimizer.init(w0)), jnp.arange(1, structure.num_logs))
-    history = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, rest)
+    return optimizer, diagnostics, chunk
+
+
+def _finish(params, x, node_scale, history: GDHistory, structure: _Structure) -> GDHistory:
+    """NTG spectra of the logged NTGs (one batched eigvalsh after the loop)."""
+    theta0 = ntk.closed_form(params, x[: structure.ntk_points], node_scale=node_scale)
     thetas = history.ntk
     eigenvalues = jnp.linalg.eigvalsh(0.5 * (thetas + jnp.swapaxes(thetas, -1, -2)))
     change = thetas - theta0[None]
     change_eigenvalues = jnp.linalg.eigvalsh(0.5 * (change + jnp.swapaxes(change, -1, -2)))
-    history = history._replace(
+    return history._replace(
         ntk_min_eig=eigenvalues[:, 0],
         ntk_change=jnp.max(jnp.abs(change_eigenvalues), axis=-1),  # ||.||_2 of a symmetric matrix
         ntk=thetas if structure.record_ntk else None,
     )
-    return {**params, "w": w}, history
+
+
+@functools.partial(jax.jit, static_argnames=("momentum", "structure"))
+def _train_gd(params, x, y, node_scale, x_test, y_test, lr, momentum, structure: _Structure):
+    optimizer, diagnostics, chunk = _parts(
+        params, x, y, node_scale, x_test, y_test, lr, momentum, structure
+    )
+    w0 = params["w"]
+    first = diagnostics(w0, jnp.asarray(0))
+    (w, _), rest = jax.lax.scan(chunk, (w0, optimizer.init(w0)), jnp.arange(1, structure.num_logs))
+    history = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, rest)
+    return {**params, "w": w}, _finish(params, x, node_scale, history, structure)
+
+
+@functools.partial(jax.jit, static_argnames=("momentum", "structure"))
+def _gd_first(params, x, y, node_scale, x_test, y_test, lr, momentum, structure: _Structure):
+    """The diagnostics at step 0 (a checkpointed run's first log)."""
+    _, diagnostics, _ = _parts(params, x, y, node_scale, x_test, y_test, lr, momentum, structure)
+    return diagnostics(params["w"], jnp.asarray(0))
+
+
+@functools.partial(jax.jit, static_argnames=("momentum", "structure", "num_logs"))
+def _gd_logs(params, x, y, node_scale, x_test, y_test, lr, carry, first_log, momentum, structure,
+             num_logs):  # fmt: skip
+    """``num_logs`` logs of GD from ``carry`` = (w, opt_state), the first numbered first_log."""
+    _, _, chunk = _parts(params, x, y, node_scale, x_test, y_test, lr, momentum, structure)
+    log_index = jnp.arange(num_logs) + jnp.asarray(first_log, jnp.arange(1).dtype)
+    return jax.lax.scan(chunk, carry, log_index)
+
+
+# ``train_gd`` cut into pure, vmappable pieces, for callers that batch runs and checkpoint them
+# themselves (the experiments vmap over seeds): start -> advance ... advance -> finish equals
+# ``train_gd`` (bitwise on CPU as measured, by construction the same scan body). No input checks
+# here: ``check_inputs`` (or one ``train_gd`` call) does them.
+
+
+def _structure(cfg: GDConfig, n: int) -> _Structure:
+    points = n if cfg.ntk_points is None else cfg.ntk_points
+    return _Structure(cfg.num_logs, cfg.log_every, cfg.loss, points, cfg.record_ntk)
+
+
+def start(params, x, y, cfg: GDConfig, *, node_scale=None, x_test=None, y_test=None):
+    """``(carry, log)``: carry = (w, optax state) at step 0 and the raw log of step 0.
+
+    A raw log is a ``GDHistory`` whose ``ntk`` holds the NTG and whose spectra are still None
+    (``finish`` takes them).
+    """
+    lr = jnp.asarray(cfg.lr, params["w"].dtype)
+    structure = _structure(cfg, x.shape[0])
+    optimizer, diagnostics, _ = _parts(
+        params, x, y, node_scale, x_test, y_test, lr, cfg.momentum, structure
+    )
+    w0 = params["w"]
+    return (w0, optimizer.init(w0)), diagnostics(w0, jnp.asarray(0))
+
+
+def advance(params, x, y, cfg: GDConfig, carry, first_log, num_logs: int, *, node_scale=None,
+            x_test=None, y_test=None):  # fmt: skip
+    """``num_logs`` (static) more logs of GD from ``carry``, numbered from ``first_log`` (traced).
+
+    Returns ``(carry, logs)``, logs a raw ``GDHistory`` with a leading (num_logs,) axis.
+    """
+    lr = jnp.asarray(cfg.lr, params["w"].dtype)
+    structure = _structure(cfg, x.shape[0])
+    _, _, chunk = _parts(params, x, y, node_scale, x_test, y_test, lr, cfg.momentum, structure)
+    log_index = jnp.arange(num_logs) + jnp.asarray(first_log, jnp.arange(1).dtype)
+    return jax.lax.scan(chunk, carry, log_index)
+
+
+def finish(params, x, cfg: GDConfig, history: GDHistory, *, node_scale=None) -> GDHistory:
+    """The ``GDHistory`` of ``train_gd`` from the concatenated raw logs (NTG spectra taken)."""
+    return _finish(params, x, node_scale, history, _structure(cfg, x.shape[0]))

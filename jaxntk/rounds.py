@@ -270,10 +270,15 @@ def _fast_round(run: Run, w, round_masks, x, y, gram, plan: Plan, compact: bool)
 
 
 @functools.partial(jax.jit, static_argnames=("plan",))
-def run(runs: Run, x, y, plan: Plan):
+def run(runs: Run, x, y, plan: Plan, first_round=0):
     """Train a batch of independent runs (leading axis B on every field of ``runs``).
 
-    Returns ``(w, (loss (B, rounds + 1), local_loss (B, rounds, tau), dead (B, rounds)))``.
+    ``first_round`` (traced: one compilation for every chunk of a checkpointed run) is the
+    absolute index of the first of the ``plan.num_rounds`` rounds, so round r's masks come from
+    ``fold_in(key, r)`` however the run is cut into chunks.
+
+    Returns ``(w, (loss (B, rounds + 1), local_loss (B, rounds, tau), dead (B, rounds)))``; the
+    first loss is that of ``runs.params``.
     """
     width = runs.params["w"].shape[1]
     dtype = x.dtype
@@ -307,7 +312,9 @@ def run(runs: Run, x, y, plan: Plan):
         return w_new, (loss, local, dead)
 
     w0 = runs.params["w"]
-    w, (loss, local, dead) = jax.lax.scan(one_round, w0, jnp.arange(plan.num_rounds))
+    round_index = jnp.arange(plan.num_rounds)
+    round_index = round_index + jnp.asarray(first_round, round_index.dtype)
+    w, (loss, local, dead) = jax.lax.scan(one_round, w0, round_index)
     loss_fn = losses.get(plan.loss)
     initial = jax.vmap(lambda run_: loss_fn(apply(run_.params, x, node_scale=run_.node_scale), y))(
         runs

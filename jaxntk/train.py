@@ -20,12 +20,15 @@ keep_prob = 1/K), full GD (keep_prob = 1, K = 1); see ``jaxntk.presets``.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from jaxntk import _validate, losses, masks, rounds
+from jaxntk import _validate, divergence, losses, masks, rounds
+from jaxntk import checkpoint as checkpoint_io
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,7 +143,19 @@ def check_mesh(mesh, num_subnets: int) -> None:
 
 
 def train_masked(
-    key, params: dict, x, y, cfg: MaskedConfig, *, node_scale=None, path="auto", mesh=None
+    key,
+    params: dict,
+    x,
+    y,
+    cfg: MaskedConfig,
+    *,
+    node_scale=None,
+    path="auto",
+    mesh=None,
+    checkpoint=None,
+    checkpoint_every=None,
+    resume=False,
+    divergence_factor=divergence.DEFAULT_FACTOR,
 ):
     """Train W by rounds of masked surrogates trained in parallel and averaged.
 
@@ -158,18 +173,34 @@ def train_masked(
       mesh: optional ``jax.sharding.Mesh``: the surrogates of a round are split over the
         devices of its first axis (``num_subnets`` a multiple of their number) and the
         aggregation becomes a cross-device reduction.
+      checkpoint: optional path of a ``.npz`` checkpoint (``jaxntk.checkpoint``): the rounds run
+        in chunks of ``checkpoint_every`` (one compiled chunk, reused), and after every chunk the
+        state (weights, rounds done, history so far; the key and inputs as a fingerprint) is
+        written there atomically. The file of a finished run is kept.
+      checkpoint_every: rounds per chunk (default: all of them in one chunk).
+      resume: continue from ``checkpoint`` if it exists (it must come from the same key, inputs
+        and configuration, else ``CheckpointError``); the result is bitwise that of an
+        uninterrupted run with the same ``checkpoint_every``. False starts again and overwrites it.
+      divergence_factor: raise ``jaxntk.DivergenceError`` when the full-network loss becomes
+        non-finite or exceeds this multiple of the initial loss (None: no check). Checked on the
+        host after the run (after every chunk with ``checkpoint``); skipped under jit/vmap.
 
     Returns:
       ``(params, history)``: the trained parameters and a ``MaskedHistory``.
 
-    Works under ``jax.vmap`` (e.g. over keys for repetitions) and ``jax.jit``; for grids of
-    configurations ``jaxntk.sweep_masked`` runs them as one program with the fast paths.
+    Works under ``jax.vmap`` (e.g. over keys for repetitions) and ``jax.jit`` (without
+    ``checkpoint``); for grids of configurations ``jaxntk.sweep_masked`` runs them as one
+    program with the fast paths.
     """
     _validate.key(key)
     if not isinstance(cfg, MaskedConfig):
         raise ValueError(f"cfg must be a jaxntk.MaskedConfig, got {type(cfg).__name__}")
     _validate.model_data(params, x, y, node_scale)
     check_mesh(mesh, cfg.num_subnets)
+    factor = divergence.factor(divergence_factor)
+    every = _validate.checkpointing(
+        checkpoint, checkpoint_every, resume, traced=divergence.is_traced(key, params, x, y)
+    )
     n, in_dim = x.shape
     width, out_dim = params["a"].shape
     path, capacity = rounds.resolve(
@@ -186,6 +217,75 @@ def train_masked(
         num_valid=jnp.asarray(cfg.num_subnets, jnp.int32),
     )
     one = jax.tree_util.tree_map(lambda leaf: leaf[None], run)
-    w, (loss, local, dead) = rounds.run(one, x, y, _plan(cfg, path, capacity, mesh))
-    history = MaskedHistory(loss=loss[0], local_loss=local[0], dead_fraction=dead[0])
+    plan = _plan(cfg, path, capacity, mesh)
+    if checkpoint is None:
+        w, (loss, local, dead) = rounds.run(one, x, y, plan)
+        history = MaskedHistory(loss=loss[0], local_loss=local[0], dead_fraction=dead[0])
+    else:
+        fingerprint = {
+            "kind": "train_masked",
+            "config": {**dataclasses.asdict(cfg), "path": path},
+            "inputs": _inputs_digest(key, params, x, y, node_scale),
+        }
+        every = every or cfg.num_rounds
+        w, history = _run_in_chunks(one, x, y, plan, every, checkpoint, fingerprint, resume,
+                                    factor, cfg, params, node_scale)  # fmt: skip
+    if factor is not None and not divergence.is_traced(history.loss):
+        _check_divergence(history, factor, cfg, params, x, node_scale)
     return {**params, "w": w[0]}, history
+
+
+def _inputs_digest(key, params, x, y, node_scale) -> dict:
+    """Digests of every input array: a checkpoint resumes only the run that wrote it."""
+    digest = checkpoint_io.digest
+    return {
+        "key": digest(checkpoint_io.key_data(key)),
+        **{f"params.{k}": digest(v) for k, v in sorted(params.items())},
+        "x": digest(x),
+        "y": digest(y),
+        "node_scale": digest(node_scale),
+    }
+
+
+def _cut(history: MaskedHistory, i: int) -> MaskedHistory:
+    """The history up to and including the loss after round i."""
+    return MaskedHistory(history.loss[: i + 1], history.local_loss[:i], history.dead_fraction[:i])
+
+
+def _check_divergence(history, factor, cfg, params, x, node_scale):
+    loss = np.asarray(history.loss)
+    divergence.check(
+        loss, np.arange(loss.shape[0]), what="train_masked", unit="round", lr=cfg.lr,
+        divergence_factor=factor, cut=lambda i: _cut(history, i), params=params, x=x,
+        loss=cfg.loss, node_scale=node_scale, keep_prob=cfg.surrogate_keep_prob,
+    )  # fmt: skip
+
+
+def _run_in_chunks(one, x, y, plan, every, path, fingerprint, resume, factor, cfg, params, scale):
+    """Rounds in chunks of ``every`` with a checkpoint after each; see ``train_masked``."""
+    total = plan.num_rounds
+    w, done, parts = one.params["w"], 0, None
+    if resume and os.path.exists(path):
+        tree, meta = checkpoint_io.load(path, fingerprint)
+        done = meta["rounds_done"]
+        w = jnp.asarray(tree["w"], one.params["w"].dtype)
+        parts = [tree["loss"], tree["local_loss"], tree["dead_fraction"]]
+    while parts is None or done < total:
+        size = min(every, total - done)
+        chunk = one._replace(params={**one.params, "w": w})
+        w, (loss, local, dead) = rounds.run(chunk, x, y, plan._replace(num_rounds=size), done)
+        if parts is None:  # the first chunk also gives the initial loss
+            parts = [np.asarray(loss), np.asarray(local), np.asarray(dead)]
+        else:
+            parts = [
+                np.concatenate([parts[0], np.asarray(loss)[:, 1:]], axis=1),
+                np.concatenate([parts[1], np.asarray(local)], axis=1),
+                np.concatenate([parts[2], np.asarray(dead)], axis=1),
+            ]
+        done += size
+        history = MaskedHistory(*(p[0] for p in parts))
+        if factor is not None:  # before saving: a diverged state is never checkpointed
+            _check_divergence(history, factor, cfg, params, x, scale)
+        state = {"w": w, "loss": parts[0], "local_loss": parts[1], "dead_fraction": parts[2]}
+        checkpoint_io.save(path, state, {**fingerprint, "rounds_done": done})
+    return w, MaskedHistory(*(jnp.asarray(p[0]) for p in parts))

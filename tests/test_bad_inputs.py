@@ -1,0 +1,337 @@
+"""The bad-input table (README, "Reliability"): each bad input gets a clear error from our checks.
+
+Every case asserts the message names the argument and the fix, and that the exception was raised
+by jaxntk's or the experiments' own validation (the last traceback frame is in ``jaxntk/`` or
+``experiments/``, not inside JAX). The CLI cases also assert that nothing was written.
+``tests/test_validation.py`` holds the earlier configuration/shape/dtype/NaN cases; they are
+re-checked here for where they are raised, not repeated.
+"""
+
+import math
+import os
+import re
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import test_validation
+
+import jaxntk
+from jaxntk import data, ntk, scaling
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def assert_ours(excinfo):
+    """The exception was raised in jaxntk/ or experiments/ (our validation), not inside JAX."""
+    last = Path(str(excinfo.traceback[-1].path)).resolve()
+    assert any(last.is_relative_to(ROOT / d) for d in ("jaxntk", "experiments")), last
+
+
+def problem(dtype=jnp.float64):
+    params = jaxntk.init_params(jax.random.key(0), 3, 8, 2, dtype=dtype)
+    x = jnp.ones((5, 3), dtype) / math.sqrt(3)
+    return params, x, jnp.zeros((5, 2), dtype)
+
+
+MASKED = jaxntk.MaskedConfig(2, 0.5, 1, 0.1, 2)
+GD = jaxntk.GDConfig(lr=0.1, num_steps=4, log_every=2, ntk_points=5)
+
+
+def _masked(**kw):
+    params, x, y = problem()
+    return jaxntk.train_masked(jax.random.key(0), params, x, y, MASKED, **kw)
+
+
+def _gd(cfg=GD, **kw):
+    params, x, y = problem()
+    return jaxntk.train_gd(params, x, y, cfg, **kw)
+
+
+def _saved_elsewhere(tmp_path, corrupt: bool):
+    path = tmp_path / "ckpt.npz"
+    _gd(checkpoint=path)
+    if corrupt:
+        path.write_bytes(path.read_bytes()[:200])
+    return path
+
+
+# (name, call(tmp_path), message regex). Each is a distinct bad input of the public API.
+API_CASES = [
+    (
+        "gamma > 1",
+        lambda t: scaling.node_scales(None, 8, gamma=1.5),
+        r"gamma must be a number in \[0, 1\]",
+    ),
+    (
+        "alpha >= 1",
+        lambda t: scaling.node_scales(None, 8, gamma=0.5, alpha=1.2),
+        r"needs 0 < alpha < 1",
+    ),
+    (
+        "alpha for a kind without one",
+        lambda t: scaling.node_scales(None, 8, gamma=0.5, kind="iid", alpha=0.5),
+        r"kind='iid' takes no alpha",
+    ),
+    (
+        "unknown scaling kind",
+        lambda t: scaling.node_scales(None, 8, gamma=0.5, kind="pareto"),
+        r"unknown kind 'pareto'; choose one of",
+    ),
+    (
+        "width 0 of node scales",
+        lambda t: scaling.node_scales(None, 0, gamma=0.5),
+        r"width must be an integer >= 1",
+    ),
+    (
+        "unknown NTK backend",
+        lambda t: ntk.empirical(problem()[0], problem()[1], backend="jax"),
+        r"unknown backend 'jax'; choose one of",
+    ),
+    (
+        "unknown data set",
+        lambda t: data.load("imagenet"),
+        r"unknown data set 'imagenet'; choose one of",
+    ),
+    ("unknown round path", lambda t: _masked(path="fast"), r"unknown path 'fast'; choose one of"),
+    (
+        "GD lr <= 0",
+        lambda t: jaxntk.GDConfig(lr=-1.0, num_steps=4),
+        r"lr must be a finite number > 0",
+    ),
+    (
+        "GD steps off the log grid",
+        lambda t: jaxntk.GDConfig(lr=0.1, num_steps=5, log_every=2),
+        r"num_steps=5 must be a multiple of log_every=2",
+    ),
+    (
+        "GD momentum 1",
+        lambda t: jaxntk.GDConfig(lr=0.1, num_steps=4, log_every=2, momentum=1.0),
+        r"momentum must be in \[0, 1\)",
+    ),
+    (
+        "ntk_points > n",
+        lambda t: _gd(jaxntk.GDConfig(lr=0.1, num_steps=4, log_every=2, ntk_points=50)),
+        r"ntk_points=50 exceeds the 5 training points",
+    ),
+    (
+        "x_test without y_test",
+        lambda t: _gd(x_test=problem()[1]),
+        r"pass both x_test and y_test, or neither",
+    ),
+    (
+        "GD cfg of the wrong type",
+        lambda t: jaxntk.train_gd(*problem(), MASKED),
+        r"cfg must be a jaxntk.GDConfig",
+    ),
+    (
+        "checkpoint_every without checkpoint",
+        lambda t: _masked(checkpoint_every=1),
+        r"checkpoint_every and resume need checkpoint=PATH",
+    ),
+    (
+        "checkpoint_every 0",
+        lambda t: _masked(checkpoint=t / "c.npz", checkpoint_every=0),
+        r"checkpoint_every must be an integer >= 1",
+    ),
+    ("checkpoint not a path", lambda t: _masked(checkpoint=3), r"checkpoint must be a file path"),
+    (
+        "checkpoint_every off the log grid",
+        lambda t: _gd(checkpoint=t / "c.npz", checkpoint_every=3),
+        r"checkpoint_every=3 must be a multiple of log_every=2",
+    ),
+    (
+        "divergence_factor <= 1",
+        lambda t: _masked(divergence_factor=0.5),
+        r"divergence_factor must be > 1 .* or None",
+    ),
+    ("mesh not a Mesh", lambda t: _masked(mesh="cpu"), r"mesh must be a jax.sharding.Mesh or None"),
+    (
+        "corrupt checkpoint",
+        lambda t: _gd(checkpoint=_saved_elsewhere(t, True), resume=True),
+        r"is corrupt or truncated .*delete",
+    ),
+    (
+        "checkpoint of another config",
+        lambda t: _gd(
+            jaxntk.GDConfig(lr=0.2, num_steps=4, log_every=2, ntk_points=5),
+            checkpoint=_saved_elsewhere(t, False),
+            resume=True,
+        ),
+        r"different configuration \(field config.lr: 0.1 in the checkpoint vs 0.2 now\)",
+    ),
+    (
+        "checkpoint of other data",
+        lambda t: jaxntk.train_gd(
+            problem()[0],
+            problem()[1],
+            problem()[2] + 1.0,
+            GD,
+            checkpoint=_saved_elsewhere(t, False),
+            resume=True,
+        ),
+        r"field inputs.y",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "call", "message"), API_CASES, ids=[c[0] for c in API_CASES])
+def test_bad_api_input(tmp_path, name, call, message):
+    with pytest.raises(ValueError, match=message) as info:
+        call(tmp_path)
+    assert_ours(info)
+
+
+def test_checkpoint_inside_jit_is_refused(tmp_path):
+    params, x, y = problem()
+    with pytest.raises(ValueError, match="cannot be used inside jax.jit/jax.vmap") as info:
+        jax.jit(
+            lambda w: jaxntk.train_masked(
+                jax.random.key(0), {**params, "w": w}, x, y, MASKED, checkpoint=tmp_path / "c"
+            )
+        )(params["w"])
+    assert_ours(info)
+    assert not os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [("config", c) for c in test_validation.CONFIG_CASES[:4]]
+    + [("data", c) for c in list(test_validation._bad_data(*test_validation.good_problem()))],
+    ids=lambda c: str(c[1][0] if c[0] == "config" else c[1]),
+)
+def test_earlier_validation_cases_are_raised_by_our_checks(case):
+    """test_validation's cases (keep_prob, NaN/inf, empty data, shapes, dtypes): origin only."""
+    kind, value = case
+    if kind == "config":
+        fields = dict(num_subnets=2, keep_prob=0.5, local_steps=1, lr=0.1, num_rounds=1)
+        with pytest.raises(ValueError) as info:
+            jaxntk.MaskedConfig(**(fields | value[0]))
+    else:
+        params, x, y = test_validation.good_problem()
+        bad_x, bad_y, _ = test_validation._bad_data(params, x, y)[value]
+        with pytest.raises(ValueError) as info:
+            jaxntk.train_masked(jax.random.key(0), params, bad_x, bad_y, MASKED)
+    assert_ours(info)
+
+
+# ----------------------------------------------------------------------------------- the CLIs
+
+CLI_CASES = [
+    ("width 0", ["--width", "0"], r"width must be an integer >= 1, got 0"),
+    (
+        "keep_prob > 1",
+        ["--keep_prob", "1.5"],
+        r"keep_prob must be a probability in \(0, 1\], got 1.5",
+    ),
+    ("negative lr", ["--lr", "-1"], r"lr must be a finite number > 0"),
+    ("negative local_steps", ["--local_steps", "-1"], r"local_steps must be an integer >= 0"),
+    ("negative num_rounds", ["--num_rounds", "-1"], r"num_rounds must be an integer >= 0"),
+]
+
+
+@pytest.mark.experiments
+@pytest.mark.parametrize(("name", "args", "message"), CLI_CASES, ids=[c[0] for c in CLI_CASES])
+def test_bad_cli_values_exit_with_the_message_and_write_nothing(tmp_path, name, args, message):
+    from experiments import masked_demo
+
+    outdir = tmp_path / "out"
+    with pytest.raises(SystemExit) as info:
+        masked_demo.main(["--preset", "smoke", "--outdir", str(outdir), *args])
+    assert "python -m experiments.masked_demo: error:" in str(info.value.code)
+    assert re.search(message, str(info.value.code))
+    assert not outdir.exists()
+
+
+CLI_FLAG_CASES = [
+    (
+        "unknown preset",
+        lambda t: ["--preset", "huge"],
+        r"argument --preset: invalid choice: 'huge'",
+    ),
+    (
+        "non-integer width",
+        lambda t: ["--width", "wide"],
+        r"argument --width: invalid int value: 'wide'",
+    ),
+    (
+        "unwritable --outdir",
+        lambda t: ["--outdir", str(_a_file(t) / "out")],
+        r"--outdir .* cannot be created: .* is a file; pass a writable folder",
+    ),
+    (
+        "--outdir is a file",
+        lambda t: ["--outdir", str(_a_file(t))],
+        r"--outdir .* is a file, not a folder",
+    ),
+    (
+        "--checkpoint-every 0",
+        lambda t: ["--outdir", str(t / "o"), "--checkpoint-every", "0"],
+        r"--checkpoint-every must be a number of steps >= 1, got 0",
+    ),
+    (
+        "--resume with --overwrite",
+        lambda t: ["--outdir", str(t / "o"), "--resume", "--overwrite"],
+        r"--resume and --overwrite exclude each other",
+    ),
+]
+
+
+def _a_file(tmp_path):
+    path = tmp_path / "a_file"
+    path.write_text("not a folder")
+    return path
+
+
+@pytest.mark.experiments
+@pytest.mark.parametrize(
+    ("name", "args", "message"), CLI_FLAG_CASES, ids=[c[0] for c in CLI_FLAG_CASES]
+)
+def test_bad_cli_flags_are_refused_before_any_work(tmp_path, capsys, name, args, message):
+    from experiments import masked_demo
+
+    argv = ["--preset", "smoke", *args(tmp_path)]
+    with pytest.raises(SystemExit) as info:
+        masked_demo.main(argv)
+    assert info.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert sorted(p.name for p in tmp_path.iterdir()) in ([], ["a_file"])
+
+
+@pytest.mark.experiments
+def test_unknown_dataset_and_loss_names_on_the_cli(tmp_path):
+    from experiments import asym_mnist, asym_simulated, masked_fig2b
+
+    with pytest.raises(SystemExit, match=r"unknown data set 'nope'; choose one of"):
+        asym_mnist.main(["--preset", "smoke", "--dataset", "nope", "--outdir", str(tmp_path / "a")])
+    with pytest.raises(SystemExit, match=r"unknown loss 'mse'; choose one of"):
+        masked_fig2b.main(["--preset", "smoke", "--loss", "mse", "--outdir", str(tmp_path / "b")])
+    with pytest.raises(
+        SystemExit, match=r"--checkpoint-every 30 must be a multiple of log_every=50"
+    ):
+        asym_simulated.main(
+            ["--preset", "smoke", "--checkpoint-every", "30", "--outdir", str(tmp_path / "c")]
+        )
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.experiments
+def test_resume_from_a_checkpoint_of_another_config_is_refused(tmp_path):
+    from experiments import _cli, masked_demo
+
+    cfg = masked_demo.PRESETS["smoke"]
+    stages = _cli.Stages(
+        tmp_path / _cli.CHECKPOINT_DIR, _cli.fingerprint(masked_demo.SCRIPT, cfg), False
+    )
+    stages.run("method_0", lambda: {"loss": np.zeros(3)})
+    before = sorted(p.name for p in (tmp_path / _cli.CHECKPOINT_DIR).iterdir())
+    with pytest.raises(
+        SystemExit,
+        match=r"different configuration \(field config.seed: 0 in the checkpoint vs 5 now\)",
+    ):
+        masked_demo.main(
+            ["--preset", "smoke", "--seed", "5", "--outdir", str(tmp_path), "--resume"]
+        )
+    assert sorted(p.name for p in (tmp_path / _cli.CHECKPOINT_DIR).iterdir()) == before
