@@ -351,6 +351,14 @@ def plot_scaling(curves, path):
         t = np.array([p[1] for p in points])
         ax.loglog(v, t, "o-", label="measured")
         ax.loglog(v, t[0] * v / v[0], "k:", lw=1, label="linear")
+        if name == "n":  # the Gram path's n^2 m term
+            ax.loglog(v, t[0] * (v / v[0]) ** 2, "k--", lw=1, label="quadratic")
+            ax.legend(loc="upper left")
+        for x_, t_, p in points:  # where "auto" switches path
+            if p != points[0][2]:
+                ax.annotate(p, (x_, t_), textcoords="offset points", xytext=(-40, 6), fontsize=8)
+        ax.set_xticks(v, [f"{x:g}" for x in v])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel(labels[name])
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("seconds per round")
