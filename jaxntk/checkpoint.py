@@ -20,6 +20,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -84,22 +85,32 @@ def save_npz(path, arrays: dict) -> Path:
     return atomic_write_bytes(path, npz_bytes(arrays))
 
 
+def _escape(name: str) -> str:
+    # "/" separates nesting levels in the flat names, and result keys use it too (e.g.
+    # "concrete/step" in asym_regression): percent-encode "%" and "/" inside a key.
+    return name.replace("%", "%25").replace("/", "%2F")
+
+
+def _unescape(part: str) -> str:
+    return re.sub("%(25|2F)", lambda m: "%" if m.group(1) == "25" else "/", part)
+
+
 def _flatten(tree: dict, prefix: str = "") -> dict:
     flat = {}
     for name, value in tree.items():
-        if not isinstance(name, str) or "/" in name or name == _META:
-            raise ValueError(f"checkpoint keys must be strings without '/', got {name!r}")
+        if not isinstance(name, str) or name == _META:
+            raise ValueError(f"checkpoint keys must be strings other than {_META!r}, got {name!r}")
         if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{name}/"))
+            flat.update(_flatten(value, f"{prefix}{_escape(name)}/"))
         elif value is not None:
-            flat[prefix + name] = np.asarray(value)
+            flat[prefix + _escape(name)] = np.asarray(value)
     return flat
 
 
 def _unflatten(flat: dict) -> dict:
     tree: dict = {}
     for name, value in flat.items():
-        *parents, leaf = name.split("/")
+        *parents, leaf = (_unescape(part) for part in name.split("/"))
         node = tree
         for parent in parents:
             node = node.setdefault(parent, {})

@@ -57,7 +57,11 @@ def interrupt_after_first_save(monkeypatch):
 
 
 def test_checkpoint_round_trip_is_exact_and_bytes_are_reproducible(tmp_path):
-    tree = {"w": np.arange(6.0).reshape(2, 3), "history": {"loss": np.float32([1, 2])}}
+    # Keys holding "/" and "%" (asym_regression's results are keyed "concrete/step") round-trip.
+    tree = {
+        "w": np.arange(6.0).reshape(2, 3),
+        "history": {"loss": np.float32([1, 2]), "concrete/step": np.int32([0, 5]), "a%2F": 1.0},
+    }
     meta = {"config": {"lr": 0.1, "shape": (2, 3)}, "step": 4}
     checkpoint.save(tmp_path / "a.npz", tree, meta)
     checkpoint.save(tmp_path / "b.npz", tree, meta)
