@@ -138,6 +138,14 @@ def digest(*arrays) -> str:
     return h.hexdigest()[:16]
 
 
+def input_digests(params: dict, **arrays) -> dict:
+    """A run's inputs as a fingerprint: ``params.<name>`` and each named array's ``digest``."""
+    return {
+        **{f"params.{k}": digest(v) for k, v in sorted(params.items())},
+        **{name: digest(v) for name, v in arrays.items()},
+    }
+
+
 def save(path, tree: dict, meta: dict) -> Path:
     """Write ``tree`` (a nested dict of arrays; None leaves are skipped) and ``meta`` atomically.
 

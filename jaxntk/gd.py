@@ -220,13 +220,9 @@ def train_gd(
         fingerprint = {
             "kind": "train_gd",
             "config": dataclasses.asdict(cfg),
-            "inputs": {
-                **{f"params.{k}": checkpoint_io.digest(v) for k, v in sorted(params.items())},
-                **{
-                    name: checkpoint_io.digest(v)
-                    for name, v in zip(("x", "y", "node_scale", "x_test", "y_test"), data[1:6])
-                },
-            },
+            "inputs": checkpoint_io.input_digests(
+                params, x=x, y=y, node_scale=node_scale, x_test=x_test, y_test=y_test
+            ),
         }
         logs_per_chunk = (every or cfg.num_steps) // cfg.log_every
         w, raw = _run_in_chunks(
@@ -373,13 +369,15 @@ def _gd_first(params, x, y, node_scale, x_test, y_test, lr, momentum, structure:
     return diagnostics(params["w"], jnp.asarray(0))
 
 
-@functools.partial(jax.jit, static_argnames=("momentum", "structure", "num_logs"))
-def _gd_logs(params, x, y, node_scale, x_test, y_test, lr, carry, first_log, momentum, structure,
-             num_logs):  # fmt: skip
+def _logs(params, x, y, node_scale, x_test, y_test, lr, carry, first_log, momentum, structure,
+          num_logs):  # fmt: skip
     """``num_logs`` logs of GD from ``carry`` = (w, opt_state), the first numbered first_log."""
     _, _, chunk = _parts(params, x, y, node_scale, x_test, y_test, lr, momentum, structure)
     log_index = jnp.arange(num_logs) + jnp.asarray(first_log, jnp.arange(1).dtype)
     return jax.lax.scan(chunk, carry, log_index)
+
+
+_gd_logs = jax.jit(_logs, static_argnames=("momentum", "structure", "num_logs"))
 
 
 # ``train_gd`` cut into pure, vmappable pieces, for callers that batch runs and checkpoint them
@@ -416,9 +414,8 @@ def advance(params, x, y, cfg: GDConfig, carry, first_log, num_logs: int, *, nod
     """
     lr = jnp.asarray(cfg.lr, params["w"].dtype)
     structure = _structure(cfg, x.shape[0])
-    _, _, chunk = _parts(params, x, y, node_scale, x_test, y_test, lr, cfg.momentum, structure)
-    log_index = jnp.arange(num_logs) + jnp.asarray(first_log, jnp.arange(1).dtype)
-    return jax.lax.scan(chunk, carry, log_index)
+    return _logs(params, x, y, node_scale, x_test, y_test, lr, carry, first_log, cfg.momentum,
+                 structure, num_logs)  # fmt: skip
 
 
 def finish(params, x, cfg: GDConfig, history: GDHistory, *, node_scale=None) -> GDHistory:

@@ -225,7 +225,9 @@ def train_masked(
         fingerprint = {
             "kind": "train_masked",
             "config": {**dataclasses.asdict(cfg), "path": path},
-            "inputs": _inputs_digest(key, params, x, y, node_scale),
+            "inputs": checkpoint_io.input_digests(
+                params, key=checkpoint_io.key_data(key), x=x, y=y, node_scale=node_scale
+            ),
         }
         every = every or cfg.num_rounds
         w, history = _run_in_chunks(one, x, y, plan, every, checkpoint, fingerprint, resume,
@@ -233,18 +235,6 @@ def train_masked(
     if factor is not None and not divergence.is_traced(history.loss):
         _check_divergence(history, factor, cfg, params, x, node_scale)
     return {**params, "w": w[0]}, history
-
-
-def _inputs_digest(key, params, x, y, node_scale) -> dict:
-    """Digests of every input array: a checkpoint resumes only the run that wrote it."""
-    digest = checkpoint_io.digest
-    return {
-        "key": digest(checkpoint_io.key_data(key)),
-        **{f"params.{k}": digest(v) for k, v in sorted(params.items())},
-        "x": digest(x),
-        "y": digest(y),
-        "node_scale": digest(node_scale),
-    }
 
 
 def _cut(history: MaskedHistory, i: int) -> MaskedHistory:
