@@ -43,6 +43,9 @@ class Claim:
       value: that number.
       holds: whether the measurement supports the claim, by the criterion in ``criterion``.
       criterion: the rule that decides ``holds`` (e.g. "ratio > 2").
+      official: the same quantity read off the official figure (``experiments._official``), or
+        None where the official figure shows none; the report prints it beside ``value`` with
+        the ratio ``value / official``.
     """
 
     paper: str
@@ -51,11 +54,21 @@ class Claim:
     value: float
     holds: bool
     criterion: str
+    official: float | None = None
 
     def __post_init__(self):
         # NumPy scalars in, plain Python out: claims go to JSON and into the report's table.
         object.__setattr__(self, "value", float(self.value))
         object.__setattr__(self, "holds", bool(self.holds))
+        if self.official is not None:
+            object.__setattr__(self, "official", float(self.official))
+
+    @property
+    def ratio(self) -> float | None:
+        """ours / official figure's value (None without an official value)."""
+        if self.official is None or self.official == 0:
+            return None
+        return self.value / self.official
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -82,6 +95,23 @@ class Options(NamedTuple):
     resume: bool = False
     overwrite: bool = False
     checkpoint_every: int | None = None
+
+
+# ``Config.protocol`` of every figure script: "official" runs what the official code ran
+# (parameterization, loss, learning rate, aggregation, stopping rule, preprocessing, split rows,
+# data set, repetitions); "theory" runs the paper's own conventions. The default of a script that
+# reproduces an official figure is "official".
+PROTOCOLS = ("official", "theory")
+
+
+def check_protocol(cfg, allowed=PROTOCOLS) -> str:
+    """``cfg.protocol``, refused with a fix when it is not one of ``allowed``."""
+    if cfg.protocol not in allowed:
+        raise ValueError(
+            f"protocol={cfg.protocol!r} is not available here; pass --protocol "
+            + " or --protocol ".join(allowed)
+        )
+    return cfg.protocol
 
 
 def parser_for(name: str, presets: dict, doc: str | None = None) -> argparse.ArgumentParser:

@@ -182,6 +182,20 @@ def _claim_counts(rows) -> tuple[int, int]:
     return sum(c.holds for c in claims), len(claims)
 
 
+def _official_cells(claim) -> tuple[str, str]:
+    """(the official figure's value, ours / official) for the claims table; "–" where none."""
+    if claim.official is None:
+        return "–", "–"
+    ratio = claim.ratio
+    return f"{claim.official:.3g}", "–" if ratio is None else f"{ratio:.2f}"
+
+
+CLAIM_COLUMNS = (
+    "experiment", "paper", "claim", "measured", "criterion", "official figure", "ours / official",
+    "holds",
+)  # fmt: skip
+
+
 def _status_text(row: Row) -> str:
     if row.status == "ok":
         held = sum(c.holds for c in row.claims)
@@ -213,13 +227,14 @@ def markdown(rows, header) -> str:
     )
     lines += ["", f"## Claims ({held}/{total} hold)", ""]
     lines += _md_table(
-        ("experiment", "paper", "claim", "measured", "criterion", "holds"),
+        CLAIM_COLUMNS,
         [
-            (r.name, c.paper, c.claim, c.measured, c.criterion, MARK[c.holds])
+            (r.name, c.paper, c.claim, c.measured, c.criterion, *_official_cells(c),
+             MARK[c.holds])
             for r in rows
             for c in r.claims
         ],
-    )
+    )  # fmt: skip
     for r in rows:
         lines += ["", f'<a id="{r.name}"></a>', "", f"## {r.name}", ""]
         if r.summary:
@@ -292,7 +307,7 @@ def html_report(rows, header) -> str:
     )
     lines.append(f"<h2>Claims ({held}/{total} hold)</h2>")
     lines += _html_table(
-        ("experiment", "paper", "claim", "measured", "criterion", "holds"),
+        CLAIM_COLUMNS,
         [
             (
                 f'<a href="#{e(r.name)}">{e(r.name)}</a>',
@@ -300,12 +315,13 @@ def html_report(rows, header) -> str:
                 e(c.claim),
                 e(c.measured),
                 e(c.criterion),
+                *(e(v) for v in _official_cells(c)),
                 f'<span class="{"yes" if c.holds else "no"}">{MARK[c.holds]}</span>',
             )
             for r in rows
             for c in r.claims
         ],
-        {5: "holds"},
+        {7: "holds"},
     )
     for r in rows:
         lines.append(f'<h2 id="{e(r.name)}">{e(r.name)}</h2>')

@@ -54,7 +54,8 @@ def _fake_module(monkeypatch, name: str, *, fail: bool = False, skip: str | None
     def claims(results, cfg):
         return [
             _cli.Claim("masked", f"{name} claim A | with a pipe", "value 2.0", 2.0, True, "> 1"),
-            _cli.Claim("asymmetric", f"{name} claim B <b>", "value 0.5", 0.5, False, "> 1"),
+            _cli.Claim("asymmetric", f"{name} claim B <b>", "value 0.5", 0.5, False, "> 1",
+                       official=0.25),
         ]
 
     module = types.ModuleType(f"experiments.{name}")
@@ -92,8 +93,10 @@ def test_failures_are_rows_and_the_run_goes_on(monkeypatch, tmp_path, capsys):
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     rows = _claims_rows(md)
     assert [r[0] for r in rows] == ["_fake_ok", "_fake_ok", "_fake_ok2", "_fake_ok2"]
-    assert rows[0][1:] == ["masked", "_fake_ok claim A | with a pipe", "value 2.0", "> 1", "✓"]
-    assert rows[1][-1] == "✗"
+    assert rows[0][1:] == [
+        "masked", "_fake_ok claim A | with a pipe", "value 2.0", "> 1", "–", "–", "✓"
+    ]  # fmt: skip
+    assert rows[1][-3:] == ["0.25", "2.00", "✗"]  # the official figure's value, ours / official
     assert "## Claims (2/4 hold)" in md
 
     overview = md.split("## Experiments", 1)[1].split("## Claims", 1)[0]
