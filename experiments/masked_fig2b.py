@@ -50,39 +50,51 @@ from tqdm.auto import tqdm  # noqa: E402
 import jaxntk  # noqa: E402
 from experiments import _cli, _masked_data  # noqa: E402
 
-RULES = ("keep", "zero")  # theory, official code
-
-
 @dataclasses.dataclass(frozen=True)
 class Config:
+    protocol: str = "official"  # or "theory" (experiments._masked_data)
+    data: str = "fashion_mnist"  # stand-in when no feature file: "fashion_mnist" | "gaussian"
     n: int = 64
-    in_dim: int = 128
+    in_dim: int = 128  # --data gaussian only (Fashion-MNIST: 784)
     out_dim: int = 10
     width: int = 200
     subnets: tuple = (1, 2, 3, 4, 6, 8, 10)
     keep_probs: tuple = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-    lr: float = 0.1  # the same for every xi, as in the paper
-    local_steps: int = 5
+    lr: float = 0.1  # the official lr, the same for every xi (run_heatmap.sh)
+    local_steps: int = 5  # heatmap_exp.py hard-codes 5
+    # Rounds recorded: the official rule (experiments._masked_data.official_stop) breaks at the
+    # first non-improving round; the theory panel averages the last ``window`` of them.
     num_rounds: int = 40
     window: int = 10
-    parameterization: str = "ntk"
-    loss: str = "half_sum"
-    features: str = ""  # path to the paper's ResNet50 feature file; "" = synthetic stand-in
+    features: str = ""  # path to the paper's ResNet50 feature file; "" = the stand-in ``data``
     num_seeds: int = 2
     seed: int = 0
 
 
 PRESETS = {
     "quick": Config(),
-    "paper": Config(n=1000, in_dim=2048, width=500, subnets=tuple(range(1, 11)),
-                    num_rounds=100, num_seeds=10),  # fmt: skip
-    "smoke": Config(n=16, in_dim=32, out_dim=2, width=64, subnets=(1, 4),
+    "paper": Config(n=1000, width=500, subnets=tuple(range(1, 11)), num_rounds=100,
+                    num_seeds=10),  # fmt: skip
+    "smoke": Config(data="gaussian", n=16, in_dim=32, out_dim=2, width=64, subnets=(1, 4),
                     keep_probs=(0.3, 0.6, 1.0), lr=0.2, local_steps=2, num_rounds=20, window=5),
 }  # fmt: skip
 
 
+def panels(cfg: Config) -> list:
+    """(protocol, title) of the heatmap panels: official then the theory companion, or the
+    theory protocol alone."""
+    runs = _masked_data.protocols(cfg, cfg.width)
+    titles = {
+        "official": "official: unsampled zeroed, stop at first non-improving window",
+        "theory aggregation": f"theory aggregation: unsampled kept, mean of last {cfg.window}",
+        "theory": f"theory protocol: unsampled kept, mean of last {cfg.window}",
+    }
+    return [(p, titles[p.name]) for p in runs]
+
+
 def run(cfg: Config) -> dict[str, np.ndarray]:
-    """``loss`` (rule, K, xi, seed, rounds + 1) and ``dead_fraction`` after the last round.
+    """``loss`` (panel, K, xi, seed, rounds + 1), ``error`` (panel, K, xi) and the official
+    rule's stopping round and dead fraction there.
 
     The xi = 1 column is full GD: with xi = 1 every mask keeps every neuron, so each of the K
     surrogates is the full network, their average is tau full GD steps (the official code runs
@@ -90,69 +102,48 @@ def run(cfg: Config) -> dict[str, np.ndarray]:
     each row's vmap over xi rather than costing a program of its own.
     """
     x, y, _ = _masked_data.load(cfg)
-    params0, keys = _masked_data.init_many(cfg, x, y, cfg.width)
     xis = np.asarray(cfg.keep_probs, np.float64)
-
-    def program(mcfg_of):
-        @jax.jit
-        def batch(params0, keys, xis):
-            def one(params, key, xi):
-                history = jaxntk.train_masked(key, params, x, y, mcfg_of(xi))[1]
-                return history.loss, history.dead_fraction[-1]
-
-            per_seed = jax.vmap(one, in_axes=(0, 0, None))
-            return jax.vmap(per_seed, in_axes=(None, None, 0))(params0, keys, xis)
-
-        return batch
-
     loss, dead = [], []
-    rows = [(rule, k) for rule in RULES for k in cfg.subnets]
-    for rule, k in tqdm(rows, desc="fig2b: (rule, K) rows"):
+    rows = [(p, k) for p, _ in panels(cfg) for k in cfg.subnets]
+    for proto, k in tqdm(rows, desc="fig2b: (protocol, K) rows"):
 
-        def row(rule=rule, k=k):  # one checkpointed stage per row (experiments._cli.stage)
-            row_loss, row_dead = program(_masked_cfg(cfg, k, rule))(
-                params0, keys, jnp.asarray(xis, jnp.float32)
-            )
-            return {"loss": row_loss, "dead": row_dead}
+        def row(proto=proto, k=k):  # one checkpointed stage per row (experiments._cli.stage)
+            history = _masked_data.seeds_by_keep_prob(
+                cfg, x, y, cfg.width, proto, xis,
+                lambda xi: _masked_data.masked_config(cfg, proto, k, xi, cfg.lr),
+            )  # fmt: skip
+            return {"loss": history.loss, "dead": history.dead_fraction}
 
-        done = _cli.stage(f"row_{rule}_K{k}", row)
+        done = _cli.stage(f"row_{proto.name.replace(' ', '_')}_K{k}", row)
         loss.append(done["loss"])
         dead.append(done["dead"])
-    shape = (len(RULES), len(cfg.subnets), len(xis), cfg.num_seeds)
+    shape = (len(rows) // len(cfg.subnets), len(cfg.subnets), len(xis), cfg.num_seeds)
     loss = np.stack(loss).reshape(*shape, cfg.num_rounds + 1)
-    return {
+    dead = np.stack(dead).reshape(*shape, cfg.num_rounds)
+    error = _masked_data.converged(loss, cfg.window)  # (panel, K, xi, seed)
+    stop = _masked_data.official_stop(loss[0], "heatmap")
+    out = {
         "subnets": np.asarray(cfg.subnets),
         "keep_probs": xis,
         "loss": loss,
-        "dead_fraction": np.stack(dead).reshape(shape),
-        "error": _masked_data.converged(loss, cfg.window).mean(axis=-1),  # (rule, K, xi)
+        "dead_fraction_final": dead[..., -1],
     }
-
-
-def _masked_cfg(cfg: Config, num_subnets: int, rule: str):
-    def of(xi):
-        return jaxntk.MaskedConfig(
-            num_subnets,
-            xi,
-            cfg.local_steps,
-            cfg.lr,
-            cfg.num_rounds,
-            unsampled=rule,
-            loss=cfg.loss,
-        )
-
-    return of
+    if cfg.protocol == "official":
+        error[0] = stop.error
+        dead_at_stop = np.take_along_axis(dead[0], stop.round[..., None] - 1, axis=-1)[..., 0]
+        out.update(stop_round=stop.round, stopped=stop.stopped, dead_at_stop=dead_at_stop)
+    out["error"] = error.mean(axis=-1)  # (panel, K, xi)
+    return out
 
 
 def plot(results: dict, cfg: Config):
     error = results["error"]
     finite = error[np.isfinite(error)]
     norm = LogNorm(vmin=finite.min(), vmax=finite.max()) if finite.size else None
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
-    titles = (
-        "theory: unsampled neurons kept",
-        "official code: unsampled neurons zeroed (dead)",
-    )
+    titles = [t for _, t in panels(cfg)]
+    fig, axes = plt.subplots(1, len(titles), figsize=(6.5 * len(titles), 5), sharey=True,
+                             squeeze=False)  # fmt: skip
+    axes = axes[0]
     xis, ks = results["keep_probs"], results["subnets"]
     for ax, values, title in zip(axes, error, titles):
         image = ax.imshow(
@@ -172,9 +163,9 @@ def plot(results: dict, cfg: Config):
         ax.set(xlabel="keep probability ξ (ξ = 1: full GD)", title=title)
     axes[0].set_ylabel("surrogates per round K")
     bar = fig.colorbar(image, ax=axes, fraction=0.04)
-    bar.set_label(f"converged loss ½Σ(f−y)² (mean of last {cfg.window} rounds, log scale)")
+    bar.set_label(f"converged loss {panels(cfg)[0][0].loss_label} (log scale)")
     fig.suptitle(
-        f"Converged error after {cfg.num_rounds} rounds (τ={cfg.local_steps}, lr={cfg.lr}, "
+        f"Converged error, {cfg.protocol} protocol (τ={cfg.local_steps}, official lr {cfg.lr}, "
         f"width {cfg.width}, mean of {cfg.num_seeds} seeds; hatched: diverged): "
         f"{_masked_data.describe(cfg)}",
         fontsize=10,
@@ -182,9 +173,10 @@ def plot(results: dict, cfg: Config):
     return fig
 
 
-def _cell(results, rule, k, xi):
+def _cell(values, results, k, xi):
+    """``values`` (K, xi) at (k, xi)."""
     ks, xis = list(results["subnets"]), list(np.round(results["keep_probs"], 6))
-    return results["error"][RULES.index(rule), ks.index(k), xis.index(round(xi, 6))]
+    return values[ks.index(k), xis.index(round(xi, 6))]
 
 
 def _probes(cfg: Config):
@@ -197,10 +189,10 @@ def _probes(cfg: Config):
 
 def claims(results: dict, cfg: Config) -> list[_cli.Claim]:
     k1, kmax, mid, lo, hi = _probes(cfg)
-    over_k = float(_cell(results, "keep", k1, mid) / _cell(results, "keep", kmax, mid))
-    over_xi = float(_cell(results, "keep", kmax, lo) / _cell(results, "keep", kmax, hi))
-    zeroing = float(_cell(results, "zero", k1, mid) / _cell(results, "keep", k1, mid))
-    return [
+    theory = results["error"][-1]  # the theory aggregation's panel (or the theory protocol's)
+    over_k = float(_cell(theory, results, k1, mid) / _cell(theory, results, kmax, mid))
+    over_xi = float(_cell(theory, results, kmax, lo) / _cell(theory, results, kmax, hi))
+    out = [
         _cli.Claim(
             "masked",
             "more surrogates K lower the converged error (Fig. 2b rows)",
@@ -212,29 +204,44 @@ def claims(results: dict, cfg: Config) -> list[_cli.Claim]:
         _cli.Claim(
             "masked",
             "a larger keep probability ξ lowers the converged error at fixed lr (Fig. 2b columns)",
-            f"error ξ={lo:g} / ξ={hi:g} at K={kmax} = {over_xi:.2f}",
+            f"error ξ={lo:g} / ξ={hi:g} at K={kmax} (theory aggregation) = {over_xi:.2f}",
             over_xi,
             over_xi > 1.5,
             "> 1.5",
         ),
-        _cli.Claim(
-            "masked",
-            "the official code's zeroing of unsampled neurons inflates the error at small K",
-            f"error zeroing / keeping at K={k1}, ξ={mid:g} = {zeroing:.2f}",
-            zeroing,
-            zeroing > 2.0,
-            "> 2",
-        ),
     ]
+    if cfg.protocol == "official":
+        # Both aggregations under the official stopping rule: the ratio is the zeroing alone.
+        kept = _masked_data.official_stop(results["loss"][1], "heatmap").error.mean(axis=-1)
+        zeroing = float(_cell(results["error"][0], results, k1, mid) / _cell(kept, results, k1, mid))
+        out.append(
+            _cli.Claim(
+                "masked",
+                "the official code's zeroing of unsampled neurons inflates the error at small K",
+                f"error zeroing / keeping at K={k1}, ξ={mid:g} (both under the official rule) = "
+                f"{zeroing:.2f}",
+                zeroing,
+                zeroing > 2.0,
+                "> 2",
+            )
+        )
+    return out
 
 
 def summary(results: dict, cfg: Config) -> str:
     lines = []
-    for r, rule in enumerate(RULES):
-        lines.append(f"unsampled={rule}: converged error, rows K, columns ξ")
+    for (proto, title), error in zip(panels(cfg), results["error"]):
+        lines.append(f"{title}: converged error {proto.loss_label}, rows K, columns ξ")
         lines.append("  K \\ ξ " + " ".join(f"{v:>8g}" for v in cfg.keep_probs))
-        for k, row in zip(cfg.subnets, results["error"][r]):
+        for k, row in zip(cfg.subnets, error):
             lines.append(f"  {k:5d} " + " ".join(f"{v:8.3g}" for v in row))
+    if "stop_round" in results:
+        lines.append(
+            f"official rule: mean stopping round {results['stop_round'].mean():.1f}, "
+            f"{(~results['stopped']).mean():.0%} of runs not stopped within {cfg.num_rounds}; "
+            f"dead fraction at the stop {results['dead_at_stop'].mean():.1%} vs "
+            f"{results['dead_fraction_final'][0].mean():.1%} after all rounds"
+        )
     return "\n".join(lines)
 
 

@@ -47,29 +47,32 @@ from experiments import _cli, _masked_data  # noqa: E402
 
 @dataclasses.dataclass(frozen=True)
 class Config:
+    protocol: str = "official"  # or "theory" (experiments._masked_data)
+    data: str = "fashion_mnist"  # stand-in when no feature file: "fashion_mnist" | "gaussian"
     n: int = 64
-    in_dim: int = 128
+    in_dim: int = 128  # --data gaussian only (Fashion-MNIST: 784)
     out_dim: int = 10
     widths: tuple = (250, 500, 1000, 1500)
     keep_probs: tuple = (0.8, 0.5, 0.3)
-    lr_per_keep_prob: float = 0.2  # lr 0.16 / 0.1 / 0.06
+    lr_per_keep_prob: float = 0.2  # the official lr 0.16 / 0.1 / (0.06, see the docstring)
     num_subnets: int = 10
     local_steps: int = 3
+    # Rounds recorded: the official rule (experiments._masked_data.official_stop, "width")
+    # breaks after 6 non-improving rounds; the theory curves average the last ``window``.
     num_rounds: int = 40
     window: int = 10
-    parameterization: str = "ntk"
-    loss: str = "half_sum"
-    features: str = ""  # path to the paper's ResNet50 feature file; "" = synthetic stand-in
+    features: str = ""  # path to the paper's ResNet50 feature file; "" = the stand-in ``data``
     num_seeds: int = 3
     seed: int = 0
 
 
 PRESETS = {
     "quick": Config(),
-    "paper": Config(
-        n=100, in_dim=2048, widths=(250, 500, 750, 1000, 1250, 1500), num_rounds=100, num_seeds=10
-    ),  # fmt: skip
+    # run_width.sh: n 100, widths 250..1500, 10 repetitions
+    "paper": Config(n=100, widths=(250, 500, 750, 1000, 1250, 1500), num_rounds=100,
+                    num_seeds=10),  # fmt: skip
     "smoke": Config(
+        data="gaussian",
         n=16,
         in_dim=32,
         out_dim=2,
@@ -84,60 +87,71 @@ PRESETS = {
 
 
 def run(cfg: Config) -> dict[str, np.ndarray]:
-    """``loss`` (width, xi, seed, rounds + 1) and ``error`` (width, xi, seed)."""
+    """``loss`` (width, xi, seed, rounds + 1) and ``error`` (width, xi, seed) of
+    ``cfg.protocol``; under "official" also the companion's (prefix ``theory_``) and the
+    official rule's stopping rounds."""
     x, y, _ = _masked_data.load(cfg)
-    keep_probs = jnp.asarray(cfg.keep_probs, jnp.float32)
-
-    @jax.jit
-    def batch(params0, keys, keep_probs):
-        def one(params, key, xi):
-            mcfg = jaxntk.MaskedConfig(
-                cfg.num_subnets,
-                xi,
-                cfg.local_steps,
-                cfg.lr_per_keep_prob * xi,
-                cfg.num_rounds,
-                loss=cfg.loss,
-            )
-            return jaxntk.train_masked(key, params, x, y, mcfg)[1].loss
-
-        per_seed = jax.vmap(one, in_axes=(0, 0, None))
-        return jax.vmap(per_seed, in_axes=(None, None, 0))(params0, keys, keep_probs)
-
-    loss = []
+    out = {"widths": np.asarray(cfg.widths), "keep_probs": np.asarray(cfg.keep_probs)}
+    names = [p.name for p in _masked_data.protocols(cfg, cfg.widths[0])]
+    losses = {name: [] for name in names}
     for width in tqdm(cfg.widths, desc="fig2c: widths"):
 
         def one_width(width=width):  # one checkpointed stage per width (experiments._cli.stage)
-            params0, keys = _masked_data.init_many(cfg, x, y, width)
-            return {"loss": batch(params0, keys, keep_probs)}
+            done = {}
+            for p, proto in enumerate(_masked_data.protocols(cfg, width)):
+                history = _masked_data.seeds_by_keep_prob(
+                    cfg, x, y, width, proto, cfg.keep_probs,
+                    lambda xi, proto=proto: _masked_data.masked_config(
+                        cfg, proto, cfg.num_subnets, xi, cfg.lr_per_keep_prob * xi),
+                )  # fmt: skip
+                done[f"loss{p}"] = history.loss
+            return done
 
-        loss.append(_cli.stage(f"width_{width}", one_width)["loss"])
-    loss = np.stack(loss)
-    return {
-        "widths": np.asarray(cfg.widths),
-        "keep_probs": np.asarray(cfg.keep_probs),
-        "loss": loss,
-        "error": _masked_data.converged(loss, cfg.window),
-    }
+        done = _cli.stage(f"width_{width}", one_width)
+        for p, name in enumerate(names):
+            losses[name].append(done[f"loss{p}"])
+    for p, name in enumerate(names):
+        loss = np.stack(losses[name])
+        prefix = "" if p == 0 else "theory_"
+        out[prefix + "loss"] = loss
+        out[prefix + "error"] = _masked_data.converged(loss, cfg.window)
+    if cfg.protocol == "official":
+        stop = _masked_data.official_stop(out["loss"], "width")
+        out.update(error=stop.error, stop_round=stop.round, stopped=stop.stopped)
+    return out
 
 
 def plot(results: dict, cfg: Config):
     fig, ax = plt.subplots(figsize=(7, 4.6))
     widths = results["widths"]
+    proto = _masked_data.protocol(cfg, widths[0])
+    official = "theory_error" in results
     for i, xi in enumerate(cfg.keep_probs):
         error = results["error"][:, i]  # (width, seed)
+        lr = f"lr={cfg.lr_per_keep_prob * xi:.3g}" if proto.lr_factor == 1 else "lr=0.2ξ·m/(nC)"
         ax.errorbar(widths, error.mean(axis=1), yerr=error.std(axis=1), marker="o", capsize=3,
-                    label=f"ξ={xi:g}, lr={cfg.lr_per_keep_prob * xi:.3g}")  # fmt: skip
+                    color=f"C{i}", label=f"ξ={xi:g}, {lr}")  # fmt: skip
+        if official:
+            ax.plot(widths, results["theory_error"][:, i].mean(axis=1), "--", color=f"C{i}",
+                    label=f"ξ={xi:g}, theory aggregation, mean of last {cfg.window}")  # fmt: skip
+    measure = (
+        "official rule: best windowed mean, stop after 6 misses"
+        if official
+        else f"mean of last {cfg.window} of {cfg.num_rounds} rounds"
+    )
     ax.set(
         yscale="log",
         xlabel="width m (hidden neurons)",
-        ylabel=f"converged loss ½Σ(f−y)² (mean of last {cfg.window} rounds)",
-        title=f"Bernoulli K={cfg.num_subnets}, τ={cfg.local_steps}, {cfg.num_rounds} rounds; "
+        ylabel=f"converged loss {proto.loss_label}",
+        title=f"Bernoulli K={cfg.num_subnets}, τ={cfg.local_steps}; {measure}; "
         f"mean ± sd over {cfg.num_seeds} seeds",
     )
     ax.set_xticks(widths)
-    ax.legend()
-    fig.suptitle(f"Converged error vs width: {_masked_data.describe(cfg)}", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.suptitle(
+        f"Converged error vs width, {cfg.protocol} protocol: {_masked_data.describe(cfg)}",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 
@@ -178,6 +192,11 @@ def summary(results: dict, cfg: Config) -> str:
     lines = ["width | " + " | ".join(f"ξ={xi:g}" for xi in cfg.keep_probs)]
     for width, row in zip(cfg.widths, error):
         lines.append(f"{width:5d} | " + " | ".join(f"{v:.4g}" for v in row))
+    if "stop_round" in results:
+        lines.append(
+            f"official rule: mean stopping round {results['stop_round'].mean():.1f}, "
+            f"{(~results['stopped']).mean():.0%} of runs not stopped within {cfg.num_rounds}"
+        )
     return "converged error (mean over seeds)\n" + "\n".join(lines)
 
 

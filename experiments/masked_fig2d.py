@@ -51,8 +51,10 @@ from jaxntk import presets  # noqa: E402
 
 @dataclasses.dataclass(frozen=True)
 class Config:
+    protocol: str = "official"  # or "theory" (experiments._masked_data)
+    data: str = "fashion_mnist"  # stand-in when no feature file: "fashion_mnist" | "gaussian"
     n: int = 64
-    in_dim: int = 128
+    in_dim: int = 128  # --data gaussian only (Fashion-MNIST: 784)
     out_dim: int = 10
     widths: tuple = (250, 500, 1000, 1500)
     subnets: tuple = (2, 4, 8)
@@ -64,9 +66,7 @@ class Config:
     # curve, K = official_k with xi = official_keep_prob, shows what that does (0: skip it).
     official_k: int = 4
     official_keep_prob: float = 0.5
-    parameterization: str = "ntk"
-    loss: str = "half_sum"
-    features: str = ""  # path to the paper's ResNet50 feature file; "" = synthetic stand-in
+    features: str = ""  # path to the paper's ResNet50 feature file; "" = the stand-in ``data``
     num_seeds: int = 3
     seed: int = 0
 
@@ -77,6 +77,7 @@ PRESETS = {
         n=100, in_dim=2048, widths=(250, 500, 750, 1000, 1250, 1500), num_rounds=100, num_seeds=10
     ),  # fmt: skip
     "smoke": Config(
+        data="gaussian",
         n=16,
         in_dim=32,
         out_dim=2,
@@ -90,30 +91,37 @@ PRESETS = {
 }
 
 
-def seed_losses(cfg: Config, x, y, width: int, mcfg: jaxntk.MaskedConfig) -> np.ndarray:
+def seed_losses(cfg: Config, x, y, width: int, proto, mcfg: jaxntk.MaskedConfig) -> np.ndarray:
     """(seed, rounds + 1) full-network losses of ``mcfg`` at ``width``; seeds are a vmap.
 
     One checkpointed stage (``experiments._cli.stage``) per call.
     """
 
     def losses():
-        params0, keys = _masked_data.init_many(cfg, x, y, width)
-        batch = jax.jit(jax.vmap(lambda p, key: jaxntk.train_masked(key, p, x, y, mcfg)[1].loss))
-        return {"loss": batch(params0, keys)}
+        params0, keys = _masked_data.init_many(cfg, x, y, width, proto.parameterization)
+        batch = jax.jit(jax.vmap(lambda p, key, x, y: jaxntk.train_masked(key, p, x, y, mcfg)[1].loss,
+                                 in_axes=(0, 0, None, None)))  # fmt: skip
+        return {"loss": batch(params0, keys, x, y)}
 
     return _cli.stage(f"K{mcfg.num_subnets}_width{width}", losses)["loss"]
 
 
 def run(cfg: Config) -> dict[str, np.ndarray]:
-    """``loss`` (K, width, seed, rounds + 1) and ``error`` (K, width, seed)."""
+    """``loss`` (K, width, seed, rounds + 1) and ``error`` (K, width, seed).
+
+    Categorical masks hold every neuron in exactly one surrogate, so the official zeroing of
+    unsampled neurons never acts: the protocols differ by units and lr only (no companion).
+    """
     x, y, _ = _masked_data.load(cfg)
     loss = np.zeros((len(cfg.subnets), len(cfg.widths), cfg.num_seeds, cfg.num_rounds + 1))
     cells = list(itertools.product(range(len(cfg.subnets)), range(len(cfg.widths))))
     for k, w in tqdm(cells, desc="fig2d: (K, width)"):
-        num_subnets = cfg.subnets[k]
-        mcfg = presets.ist(num_subnets, cfg.local_steps, cfg.lr_per_keep_prob / num_subnets,
-                           cfg.num_rounds, loss=cfg.loss)  # fmt: skip
-        loss[k, w] = seed_losses(cfg, x, y, cfg.widths[w], mcfg)
+        num_subnets, width = cfg.subnets[k], cfg.widths[w]
+        proto = _masked_data.protocol(cfg, width)
+        mcfg = presets.ist(num_subnets, cfg.local_steps,
+                           cfg.lr_per_keep_prob / num_subnets * proto.lr_factor, cfg.num_rounds,
+                           loss=proto.loss, unsampled=proto.unsampled)  # fmt: skip
+        loss[k, w] = seed_losses(cfg, x, y, width, proto, mcfg)
     out = {
         "widths": np.asarray(cfg.widths),
         "subnets": np.asarray(cfg.subnets),
@@ -122,14 +130,19 @@ def run(cfg: Config) -> dict[str, np.ndarray]:
     }
     if cfg.official_k:
         k = cfg.official_k
-        mcfg = jaxntk.MaskedConfig(k, cfg.official_keep_prob, cfg.local_steps,
-                                   cfg.lr_per_keep_prob / k, cfg.num_rounds, mask="categorical",
-                                   loss=cfg.loss)  # fmt: skip
         official = np.zeros((len(cfg.widths), cfg.num_seeds, cfg.num_rounds + 1))
         for w, width in enumerate(tqdm(cfg.widths, desc="fig2d: official 1/ξ scale")):
-            official[w] = seed_losses(cfg, x, y, width, mcfg)
+            proto = _masked_data.protocol(cfg, width)
+            mcfg = _masked_data.masked_config(cfg, proto, k, cfg.official_keep_prob,
+                                              cfg.lr_per_keep_prob / k, mask="categorical")
+            official[w] = seed_losses(cfg, x, y, width, proto, mcfg)
         out["official_error"] = _masked_data.converged(official, cfg.window)
     return out
+
+
+def _lr_text(cfg: Config, k: int) -> str:
+    lr = cfg.lr_per_keep_prob / k
+    return f"{lr:.3g}" if cfg.protocol == "official" else f"{lr:.3g}·m/(nC)"
 
 
 def plot(results: dict, cfg: Config):
@@ -138,7 +151,7 @@ def plot(results: dict, cfg: Config):
     for i, k in enumerate(cfg.subnets):
         error = results["error"][i]  # (width, seed)
         ax.errorbar(widths, error.mean(axis=1), yerr=error.std(axis=1), marker="o", capsize=3,
-                    label=f"K={k} (ξ=1/{k}, lr={cfg.lr_per_keep_prob / k:.3g})")  # fmt: skip
+                    label=f"K={k} (ξ=1/{k}, lr={_lr_text(cfg, k)})")  # fmt: skip
     if "official_error" in results:
         error = results["official_error"]
         ax.errorbar(widths, error.mean(axis=1), yerr=error.std(axis=1), marker="s", capsize=3,
@@ -150,14 +163,18 @@ def plot(results: dict, cfg: Config):
         xscale="log",
         yscale="log",
         xlabel="width m (hidden neurons, log scale)",
-        ylabel=f"converged loss ½Σ(f−y)² (mean of last {cfg.window} rounds)",
+        ylabel=f"converged loss {_masked_data.protocol(cfg, widths[0]).loss_label} "
+        f"(mean of last {cfg.window} rounds)",
         title=f"IST (categorical masks), τ={cfg.local_steps}, {cfg.num_rounds} rounds; "
         f"mean ± sd over {cfg.num_seeds} seeds",
     )
     ax.set_xticks(widths, [str(w) for w in widths])
     ax.xaxis.set_minor_locator(NullLocator())  # the widths label the axis
     ax.legend()
-    fig.suptitle(f"IST converged error vs width: {_masked_data.describe(cfg)}", fontsize=10)
+    fig.suptitle(
+        f"IST converged error vs width, {cfg.protocol} protocol: {_masked_data.describe(cfg)}",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 

@@ -62,6 +62,10 @@ KERNELS = ("infinite", "empirical")
 
 @dataclasses.dataclass(frozen=True)
 class Config:
+    # No official figure: the theory protocol only (the heuristic assumes "ntk", 1/2 sum, kept
+    # unsampled neurons), on the derivation's Gaussian setting (``--data fashion_mnist`` too).
+    protocol: str = "theory"
+    data: str = "gaussian"
     n: int = 40
     in_dim: int = 80
     out_dim: int = 1
@@ -75,9 +79,7 @@ class Config:
     num_rounds: int = 400
     window: int = 100
     kernel: str = "infinite"  # H of the heuristic: "infinite" (H_inf) or "empirical" (at init)
-    parameterization: str = "ntk"
-    loss: str = "half_sum"
-    features: str = ""  # path to the paper's ResNet50 feature file; "" = synthetic stand-in
+    features: str = ""  # path to the paper's ResNet50 feature file; "" = the stand-in ``data``
     num_seeds: int = 2
     seed: int = 0
 
@@ -127,13 +129,16 @@ def _kernel(cfg: Config, x, params0):
 
 def run(cfg: Config) -> dict[str, np.ndarray]:
     """Loss curves of the K sweep (tau = 1) and of the tau sweep (K = tau_subnets)."""
+    _cli.check_protocol(cfg, ("theory",))
     x, y, _ = _masked_data.load(cfg)
-    params0, keys = _masked_data.init_many(cfg, x, y, cfg.width)
+    proto = _masked_data.protocol(cfg, cfg.width)
+    params0, keys = _masked_data.init_many(cfg, x, y, cfg.width, proto.parameterization)
 
     cache = {}
     runs = [(k, 1) for k in cfg.subnets] + [(cfg.tau_subnets, t) for t in cfg.local_steps]
     for k, tau in tqdm(list(dict.fromkeys(runs)), desc="plateau: (K, τ) runs"):
-        mcfg = jaxntk.MaskedConfig(k, cfg.keep_prob, tau, cfg.lr, cfg.num_rounds, loss=cfg.loss)
+        # cfg.lr is the theory's own step here (no official lr to convert)
+        mcfg = jaxntk.MaskedConfig(k, cfg.keep_prob, tau, cfg.lr, cfg.num_rounds, loss=proto.loss)
         batch = jax.jit(
             jax.vmap(lambda p, key, mcfg=mcfg: jaxntk.train_masked(key, p, x, y, mcfg)[1].loss)
         )

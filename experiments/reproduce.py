@@ -352,6 +352,46 @@ def write_report(out: Path, rows, header) -> tuple[Path, Path]:
     return md, page
 
 
+# ------------------------------------------------------------------------------------ publish
+
+PUBLISHED_PNG_BYTES = 300_000  # a committed figure stays small
+
+
+def _small_png(source: Path, dest: Path, limit: int = PUBLISHED_PNG_BYTES) -> None:
+    """``source`` re-encoded as a palette PNG, halved in size until it fits ``limit`` bytes."""
+    from PIL import Image
+
+    with Image.open(source) as image:
+        image = image.convert("RGB")
+        while True:
+            with checkpoint.atomic_path(dest) as tmp:
+                image.quantize(256).save(tmp, format="PNG", optimize=True)
+            if dest.stat().st_size <= limit or image.width < 400:
+                return
+            image = image.resize((image.width * 3 // 4, image.height * 3 // 4), Image.LANCZOS)
+
+
+def publish(out: Path, rows, header, dest: Path) -> Path:
+    """A committable copy of a report: ``dest/report.md``, ``dest/<name>.png`` (each at most
+    ``PUBLISHED_PNG_BYTES``) and ``dest/claims.json`` (every claim, with its experiment)."""
+    import json
+
+    dest.mkdir(parents=True, exist_ok=True)
+    published = []
+    for row in rows:
+        if row.figure and (out / row.figure).is_file():
+            _small_png(out / row.figure, dest / f"{row.name}.png")
+            row = dataclasses.replace(row, figure=f"{row.name}.png")
+        else:
+            row = dataclasses.replace(row, figure=None)
+        published.append(row)
+    checkpoint.atomic_write_text(dest / "report.md", markdown(published, header))
+    claims = [{"experiment": r.name, **c.to_json(), "ratio": c.ratio} for r in rows
+              for c in r.claims]  # fmt: skip
+    checkpoint.atomic_write_text(dest / "claims.json", json.dumps(claims, indent=2) + "\n")
+    return dest / "report.md"
+
+
 # ---------------------------------------------------------------------------------------- CLI
 
 
@@ -381,11 +421,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         metavar="N",
         help="also checkpoint every N GD steps inside the asymmetric-scaling scripts' stages",
     )
+    parser.add_argument(
+        "--publish",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also write a committable copy to DIR: report.md, one small PNG per figure, "
+        "claims.json (e.g. docs/reproduction)",
+    )
     return parser
 
 
 def reproduce(
-    preset: str, out: Path, seed: int | None = None, only=None, resume=False, checkpoint_every=None
+    preset: str,
+    out: Path,
+    seed: int | None = None,
+    only=None,
+    resume=False,
+    checkpoint_every=None,
+    publish_to: Path | None = None,
 ) -> int:
     """Run the experiments and write the report; 0 if none failed, else 1."""
     from tqdm.auto import tqdm
@@ -412,6 +466,9 @@ def reproduce(
     held, total = _claim_counts(rows)
     failed = [r.name for r in rows if r.status == "failed"]
     print(f"{held}/{total} claims hold; wrote {md} and {page}")
+    if publish_to is not None:
+        header = _header(preset, seed, started, time.perf_counter() - start, env)
+        print(f"published {publish(out, rows, header, Path(publish_to))}")
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
@@ -423,8 +480,18 @@ def main(argv=None) -> int:
         prog="python -m experiments.reproduce", description=__doc__.splitlines()[0]
     )
     args = add_arguments(parser).parse_args(argv)
+    return _reproduce_args(args)
+
+
+def _reproduce_args(args) -> int:
     return reproduce(
-        args.preset, args.out, args.seed, args.only, args.resume, args.checkpoint_every
+        args.preset,
+        args.out,
+        args.seed,
+        args.only,
+        args.resume,
+        args.checkpoint_every,
+        args.publish,
     )
 
 
@@ -441,10 +508,7 @@ def cli(argv=None) -> int:
             description=__doc__.splitlines()[0],
         )
     )
-    args = parser.parse_args(argv)
-    return reproduce(
-        args.preset, args.out, args.seed, args.only, args.resume, args.checkpoint_every
-    )
+    return _reproduce_args(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

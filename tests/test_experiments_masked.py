@@ -61,7 +61,7 @@ def test_load_gives_unit_rows_and_bounded_targets():
     assert x.dtype == np.float32 and y.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(np.asarray(x), axis=1), 1.0, rtol=1e-5)
     assert np.abs(np.asarray(y)).max() == pytest.approx(1.0)
-    assert "synthetic unit-norm stand-in" in description
+    assert "Gaussian unit-norm stand-in" in description
 
 
 def test_converged_error_is_nan_for_a_diverged_run():
@@ -85,12 +85,17 @@ def test_fig2b_smoke_zeroing_is_worse_at_small_k(smoke):
     shape = (2, len(cfg.subnets), len(cfg.keep_probs))
     assert results["error"].shape == shape
     assert results["loss"].shape == (*shape, cfg.num_seeds, cfg.num_rounds + 1)
-    keep, zero = results["error"]
+    zero, keep = results["error"]  # official panel first, then the theory aggregation's
     assert zero[0, 0] > 2 * keep[0, 0]  # K = 1, xi = 0.3: the official rule kills neurons
     assert keep[1, 0] < keep[0, 0]  # K = 4 below K = 1 (theory's rule)
-    assert results["dead_fraction"][1, 0, 0].mean() > 0.5
-    assert (results["dead_fraction"][0] == 0).all()  # the theory's rule never zeroes a neuron
-    np.testing.assert_array_equal(keep[:, -1], zero[:, -1])  # xi = 1: full GD under both
+    assert results["dead_fraction_final"][0, 0, 0].mean() > 0.5
+    assert (results["dead_fraction_final"][1] == 0).all()  # the theory's rule zeroes none
+    # xi = 1: full GD, the same run under both aggregations
+    np.testing.assert_array_equal(results["loss"][0][:, -1], results["loss"][1][:, -1])
+    # the official panel is the official rule replayed on the zeroing histories
+    stop = _masked_data.official_stop(results["loss"][0], "heatmap")
+    np.testing.assert_allclose(zero, stop.error.mean(axis=-1))
+    assert (results["stop_round"] == stop.round).all()
     assert keep[0, -1] < keep[0, 0]  # full GD below masked training
     check_claims(masked_fig2b.claims(results, cfg))
 

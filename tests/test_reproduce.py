@@ -134,6 +134,26 @@ def test_all_ok_exits_zero(monkeypatch, tmp_path):
     assert "jax " in md and "optax " in md and "- **device**: " in md
 
 
+def test_publish_writes_a_small_committable_copy(monkeypatch, tmp_path):
+    _fake_module(monkeypatch, "_fake_ok")
+    dest = tmp_path / "docs"
+    assert reproduce.cli(["reproduce", "--preset", "smoke", "--out", str(tmp_path / "run"),
+                          "--only", "_fake_ok", "--publish", str(dest)]) == 0  # fmt: skip
+    assert sorted(p.name for p in dest.iterdir()) == ["_fake_ok.png", "claims.json", "report.md"]
+    md = (dest / "report.md").read_text(encoding="utf-8")
+    assert "![_fake_ok](_fake_ok.png)" in md and "figure.png" not in md
+    claims = json.loads((dest / "claims.json").read_text())
+    assert [(c["experiment"], c["official"], c["ratio"]) for c in claims] == [
+        ("_fake_ok", None, None), ("_fake_ok", 0.25, 2.0)
+    ]  # fmt: skip
+    big = tmp_path / "big.png"  # noise does not compress: the copy must shrink to the limit
+    rng = np.random.default_rng(0)
+    plt.imsave(big, rng.random((1200, 1600, 3)))
+    assert big.stat().st_size > reproduce.PUBLISHED_PNG_BYTES
+    reproduce._small_png(big, tmp_path / "small.png")
+    assert (tmp_path / "small.png").stat().st_size <= reproduce.PUBLISHED_PNG_BYTES
+
+
 @pytest.mark.skipif(
     importlib.util.find_spec("experiments.asym_simulated") is None,
     reason="experiments/asym_simulated.py does not exist yet",

@@ -29,7 +29,8 @@ Making one with torchvision on a machine with a network (the asymmetric paper's 
 
 The masked paper's file (``ResNet50-CIFAR.ipynb`` in its repository) saves
 ``features`` (10000, 2048) and ``labels`` = logits (10000, 10); load it with
-``preprocess="masked"`` (rows to unit L2 norm, y / max|y|, the first n rows, no shuffling).
+``preprocess="masked"`` (rows to unit L2 norm, y / max|y| over the whole file, then the first n
+rows, no shuffling: ``masked_preprocess``).
 """
 
 from __future__ import annotations
@@ -128,6 +129,22 @@ def load_cifar(path, num_classes: int = 10) -> dict:
     return out
 
 
+def masked_preprocess(x, y, *, scale=None):
+    """The official masked-neurons ``load_data`` (``resnet_cifar_experiments.py``): every row of
+    ``x`` divided by its L2 norm, ``y`` divided by ``scale`` (default: max|y| over all its rows).
+
+    The official code applies it to the whole file and only then keeps the first n rows, so the
+    target scale is the whole file's: take the rows after calling this, not before.
+    """
+    x = np.asarray(x, np.float64)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    if not (norms > 0).all():
+        raise ValueError("masked preprocessing divides rows by their norm: drop all-zero rows")
+    y = np.asarray(y, np.float64)
+    scale = np.abs(y).max() if scale is None else scale
+    return x / norms, y / scale
+
+
 def load_features(path, *, n=None, preprocess=None, test_fraction: float = 0.2) -> dict:
     """A feature file (module docstring) as train/test arrays and the task it implies."""
     path = Path(path)
@@ -164,10 +181,6 @@ def load_features(path, *, n=None, preprocess=None, test_fraction: float = 0.2) 
     else:
         cut = len(x) - int(test_fraction * len(x))
         x, x_test, labels, labels_test = x[:cut], x[cut:], labels[:cut], labels[cut:]
-    if n is not None:
-        if n > len(x):
-            raise ValueError(f"n={n} exceeds the {len(x)} training rows of {path}")
-        x, labels = x[:n], labels[:n]
     classify = np.issubdtype(labels.dtype, np.integer) and labels.ndim == 1
     if classify:
         num_classes = int(max(labels.max(), -1 if labels_test is None else labels_test.max())) + 1
@@ -177,13 +190,16 @@ def load_features(path, *, n=None, preprocess=None, test_fraction: float = 0.2) 
         num_classes = None
         y = labels.reshape(len(labels), -1).astype(np.float64)
         y_test = None if labels_test is None else labels_test.reshape(len(labels_test), -1)
-    if preprocess == "masked":  # the official load_data: unit rows, y / max|y|
-        x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    if preprocess == "masked":
+        # The official load_data scales y by the max over *every* row, then keeps the first n.
         scale = np.abs(y).max()
-        y = y / scale
+        x, y = masked_preprocess(x, y, scale=scale)
         if x_test is not None:
-            x_test = x_test / np.linalg.norm(x_test, axis=1, keepdims=True)
-            y_test = y_test / scale
+            x_test, y_test = masked_preprocess(x_test, y_test, scale=scale)
+    if n is not None:
+        if n > len(x):
+            raise ValueError(f"n={n} exceeds the {len(x)} training rows of {path}")
+        x, y = x[:n], y[:n]
     return {
         "x_train": x,
         "y_train": y,
