@@ -48,6 +48,7 @@ from jaxntk import plotting, presets  # noqa: E402
 
 @dataclasses.dataclass(frozen=True)
 class Config:
+    protocol: str = "theory"  # beyond both papers: no official experiment to reproduce
     n: int = 100
     n_test: int = 100
     in_dim: int = 50
@@ -87,6 +88,7 @@ def methods(cfg: Config) -> dict[str, jaxntk.MaskedConfig]:
 
 def run(cfg: Config) -> dict[str, np.ndarray]:
     """Arrays with leading (gamma configuration, method, seed) axes."""
+    _cli.check_protocol(cfg, ("theory",))
     d = asym_simulated.data(cfg)
     _, keys = _cli.seed_keys(cfg)
     params0 = _asym.init_many(keys, cfg.in_dim, cfg.width, 1)
