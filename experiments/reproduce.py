@@ -69,7 +69,7 @@ class Row:
     name: str
     status: str = "failed"
     summary: str = ""  # first paragraph of the module docstring
-    seconds: float = 0.0  # run time (run + claims + plot + save), as measured here
+    seconds: float = 0.0  # the run's time (when it was computed, for a result reused by --resume)
     claims: list = dataclasses.field(default_factory=list)  # of _cli.Claim
     findings: str = ""
     reason: str = ""  # why skipped / the error message
@@ -117,12 +117,14 @@ def run_experiment(
         if hasattr(module, "findings"):
             row.findings = str(module.findings(outcome["results"], cfg))
         row.status = "ok"
+        row.seconds = outcome["seconds"]
     except Exception as err:  # a broken experiment must not stop the others
         row.status, row.reason = "failed", f"{type(err).__name__}: {err}"
         missing = isinstance(err, ModuleNotFoundError) and err.name == f"experiments.{name}"
         row.details = "" if missing else traceback.format_exc()  # its message says it all
     finally:
-        row.seconds = time.perf_counter() - start
+        if row.status != "ok":
+            row.seconds = time.perf_counter() - start
     return row
 
 
@@ -466,8 +468,8 @@ def reproduce(
     held, total = _claim_counts(rows)
     failed = [r.name for r in rows if r.status == "failed"]
     print(f"{held}/{total} claims hold; wrote {md} and {page}")
-    if publish_to is not None:
-        header = _header(preset, seed, started, time.perf_counter() - start, env)
+    if publish_to is not None:  # a resumed run re-plots: its total is the runs' recorded times
+        header = _header(preset, seed, started, sum(r.seconds for r in rows), env)
         print(f"published {publish(out, rows, header, Path(publish_to))}")
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)

@@ -117,7 +117,9 @@ def test_failures_are_rows_and_the_run_goes_on(monkeypatch, tmp_path, capsys):
     assert "RuntimeError: _fake_raises broke on purpose" in page
 
     for name in ("_fake_ok", "_fake_ok2"):
-        assert sorted(p.name for p in (tmp_path / name).iterdir()) == sorted(_cli.OUTPUT_FILES)
+        assert sorted(p.name for p in (tmp_path / name).iterdir()) == sorted(
+            (*_cli.OUTPUT_FILES, _cli.TIMING_FILE)
+        )
         assert json.loads((tmp_path / name / "config.json").read_text())["seed"] == 7
         assert len(json.loads((tmp_path / name / "claims.json").read_text())) == 2
     assert not (tmp_path / "_fake_raises").exists() and not (tmp_path / "_fake_skipped").exists()
