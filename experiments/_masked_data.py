@@ -28,6 +28,7 @@ the theory's aggregation).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import jax
@@ -220,22 +221,25 @@ def masked_config(cfg, proto: Protocol, num_subnets: int, keep_prob, lr, **field
 def seeds_by_keep_prob(cfg, x, y, width: int, proto: Protocol, keep_probs, config_of):
     """``MaskedHistory`` (NumPy) of every (keep_prob, seed), leading axes in that order.
 
-    One compiled program: seeds and keep probabilities are vmaps (xi and the lr built from it by
-    ``config_of(xi)`` are traced); the initializations are ``init_many``'s.
+    One compiled program on the fast engine: ``jaxntk.sweep_masked`` runs the seeds x keep
+    probabilities, each cell ``config_of(xi)``'s ``train_masked`` run from ``init_many``'s
+    initialization and key (up to float rounding), on the exact fast path its shapes favour
+    (compact surrogates included, which a vmap over xi could not use).
     """
     params0, keys = init_many(cfg, x, y, width, proto.parameterization)
-
-    # The data are arguments, not closed-over constants: XLA would constant-fold X X^T.
-    @jax.jit
-    def batch(params0, keys, xis, x, y):
-        def one(params, key, xi):
-            return jaxntk.train_masked(key, params, x, y, config_of(xi))[1]
-
-        per_seed = jax.vmap(one, in_axes=(0, 0, None))
-        return jax.vmap(per_seed, in_axes=(None, None, 0))(params0, keys, xis)
-
-    history = batch(params0, keys, jnp.asarray(keep_probs, jnp.float32), x, y)
-    return jax.tree_util.tree_map(np.asarray, history)
+    cells = [config_of(float(xi)) for xi in keep_probs]
+    structure = dataclasses.replace(cells[0], num_subnets=max(c.num_subnets for c in cells))
+    _, history = jaxntk.sweep_masked(
+        keys,
+        params0,
+        x,
+        y,
+        structure,
+        num_subnets=[c.num_subnets for c in cells],
+        keep_prob=[c.surrogate_keep_prob for c in cells],
+        lr=[c.lr for c in cells],
+    )
+    return jax.tree_util.tree_map(lambda a: np.swapaxes(np.asarray(a), 0, 1), history)
 
 
 def protocols(cfg, width: int) -> list[Protocol]:

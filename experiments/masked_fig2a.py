@@ -95,7 +95,7 @@ def run(cfg: Config) -> dict[str, np.ndarray]:
     x, y, _ = _masked_data.load(cfg)
     out = {"keep_probs": np.asarray(cfg.keep_probs)}
     runs = _masked_data.protocols(cfg, cfg.width)
-    for proto in tqdm(runs, desc="fig2a: protocols (each one vmapped run of ξ × seeds)"):
+    for proto in tqdm(runs, desc="fig2a: protocols (each one sweep of ξ × seeds)"):
 
         def config_of(xi, proto=proto):
             return _masked_data.masked_config(

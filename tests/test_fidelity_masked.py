@@ -226,3 +226,23 @@ def test_code_parameterization_is_the_theory_at_lr_m_over_nC(key, unsampled):
         m,
     )
     assert proto.lr_factor == pytest.approx(m / (n * c))
+
+
+def test_the_figures_grid_is_each_cells_own_train_masked_run():
+    """``seeds_by_keep_prob`` (the sweep engine the figures run on) cell by cell."""
+    cfg = dataclasses.replace(masked_fig2a.PRESETS["smoke"], keep_probs=(0.8, 0.3))
+    x, y, _ = _masked_data.load(cfg)
+    proto = _masked_data.protocol(cfg, cfg.width)
+
+    def config_of(xi):
+        return _masked_data.masked_config(cfg, proto, cfg.num_subnets, xi, 0.2 * xi)
+
+    grid = _masked_data.seeds_by_keep_prob(cfg, x, y, cfg.width, proto, cfg.keep_probs, config_of)
+    params0, keys = _masked_data.init_many(cfg, x, y, cfg.width, proto.parameterization)
+    for i, xi in enumerate(cfg.keep_probs):
+        for s in range(cfg.num_seeds):
+            params = jax.tree_util.tree_map(lambda a, s=s: a[s], params0)
+            _, own = jaxntk.train_masked(keys[s], params, x, y, config_of(xi))
+            np.testing.assert_allclose(grid.loss[i, s], own.loss, rtol=1e-5)
+            np.testing.assert_allclose(grid.local_loss[i, s], own.local_loss, rtol=1e-5)
+            np.testing.assert_array_equal(grid.dead_fraction[i, s], own.dead_fraction)
