@@ -48,7 +48,15 @@ def test_simulated_smoke_structure_and_effects():
     for name in ("train_risk", "test_risk", "ntk_min_eig", "ntk_change"):
         assert results[name].shape == shape, name
     assert results["node_movement"].shape == (*shape, cfg.width)
-    np.testing.assert_allclose(results["lam"].sum(axis=1), 1.0, rtol=1e-5)
+    # the official protocol's off-by-one Zipf (sampling_utils.py:399) misses the rank-m mass
+    from scipy import stats
+
+    for g, (gamma, alpha) in enumerate(cfg.gammas):
+        official = 1.0 if gamma == 1 else gamma + (1 - gamma) * stats.zipfian.pmf(
+            np.arange(cfg.width), 1 / alpha, cfg.width
+        ).sum()
+        np.testing.assert_allclose(results["lam"][g].sum(), official, rtol=1e-5)
+    assert results["companion_node_movement"].shape == (cfg.num_seeds, num_logs, cfg.width)
     # GD at lr 1 on mean-MSE decreases the training risk (checked monotone in test_gd.py)
     assert (results["train_risk"][:, :, -1] < results["train_risk"][:, :, 0]).all()
     movement = _asym.top_node_movement(results["node_movement"])[..., -1]  # (G, R)
