@@ -7,6 +7,7 @@ gamma = 1 node; pruning everything gives f = 0); the claims at quick size are in
 
 import json
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
@@ -119,6 +120,11 @@ def test_mnist_smoke_on_digits():
     # all nodes pruned: f = 0, argmax of a zero row is class 0 for every image
     assert results["prune_test_acc"][..., -1].std() == 0
     check_claims(asym_mnist.claims(results, cfg))
+    # digits stands in for MNIST: said in the title, and no official MNIST value is set beside it
+    figure = asym_mnist.plot(results, cfg)
+    assert "standing in for MNIST" in figure.get_suptitle()
+    assert all(c.official is None for c in asym_mnist.claims(results, cfg))
+    plt.close(figure)
 
 
 def test_cifar_features_is_skipped_without_a_file_and_runs_with_one(tmp_path):
@@ -138,7 +144,10 @@ def test_cifar_features_is_skipped_without_a_file_and_runs_with_one(tmp_path):
     assert asym_cifar_features.available(cfg) is None
     results = asym_cifar_features.run(cfg)
     assert results["test_acc"][:, :, -1].mean() > 0.3  # separable clusters; chance is 0.1
+    # fully pruned, f = 0: the cross-entropy is ln 10 (the official prunerisk figure's end)
+    np.testing.assert_allclose(results["prune_test_loss"][..., -1], np.log(10), rtol=1e-5)
     check_claims(asym_cifar_features.claims(results, cfg))
+    plt.close(asym_cifar_features.plot(results, cfg))
 
 
 @pytest.mark.parametrize("module", [asym_simulated, asym_teacher])
