@@ -4,6 +4,12 @@ The four configurations of the paper, the training of all of them over vmapped s
 transfer of the trained networks, the figure panels and the claims every script reports.
 All networks use the official code's parameterization ("asym_code": input x 1/sqrt(d),
 w ~ N(0, 2I)), so risks, node movements and NTG values are comparable with the paper's figures.
+
+``Config.protocol`` (``_cli.PROTOCOLS``) picks the Zipf law of gamma < 1 (``ZIPF_KIND``):
+"official" is the official code's ``scipy.stats.zipfian.pmf(np.arange(m), ...)`` (off by one:
+node 0 gets lam~ = 0; ``scaling.node_scales(kind="zipf_code")``), "theory" the paper's intended
+1-based Zipf (``kind="zipf"``). Under "official" a UCI table is split on the official rows
+(``jaxntk.data.uci.official_permutation``), under "theory" on ``jax.random.key(split_seed)``.
 """
 
 from __future__ import annotations
@@ -16,9 +22,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import jaxntk
-from experiments import _cli
+from experiments import _cli, _official
 from experiments._cli import Claim
-from jaxntk import plotting, scaling
+from jaxntk import plotting, prune, scaling
 
 # (gamma, alpha) of the paper's four configurations (Zipf lam~ for gamma < 1).
 PAPER_GAMMAS = ((1.0, 0.0), (0.5, 0.7), (0.2, 0.5), (0.0, 0.4))
@@ -34,12 +40,22 @@ HISTORY_FIELDS = (
 )
 
 
+# Config.protocol -> the law of lam~ for gamma < 1 (gamma = 1 is "iid" under both).
+ZIPF_KIND = {"official": "zipf_code", "theory": "zipf"}
+
+
+def zipf_kind(cfg) -> str:
+    """The Zipf kind of ``cfg.protocol`` (checked: a bad protocol says how to fix it)."""
+    return ZIPF_KIND[_cli.check_protocol(cfg)]
+
+
 def label(gamma: float, alpha: float) -> str:
     return "γ=1 (iid, NTK)" if gamma == 1 else f"γ={gamma:g}, α={alpha:g}"
 
 
-def node_scale(width: int, gamma: float, alpha: float, dtype=jnp.float32):
-    """sqrt(lam) for one configuration (Zipf with k = 1..m; iid for gamma = 1)."""
+def node_scale(width: int, gamma: float, alpha: float, dtype=jnp.float32, *, kind: str = "zipf"):
+    """sqrt(lam) for one configuration: iid for gamma = 1, else ``kind`` ("zipf": k = 1..m, the
+    paper's law; "zipf_code": the official off-by-one law)."""
     if gamma == 1:
         lam = scaling.node_scales(None, width, gamma=1.0, kind="iid", dtype=dtype)
     else:
@@ -48,7 +64,7 @@ def node_scale(width: int, gamma: float, alpha: float, dtype=jnp.float32):
         with warnings.catch_warnings():  # gamma = 0 warns that the theory needs gamma > 0
             warnings.simplefilter("ignore", UserWarning)
             lam = scaling.node_scales(
-                None, width, gamma=gamma, kind="zipf", alpha=alpha, dtype=dtype
+                None, width, gamma=gamma, kind=kind, alpha=alpha, dtype=dtype
             )
     return jnp.sqrt(lam)
 
@@ -63,7 +79,15 @@ def init_many(keys, in_dim: int, width: int, out_dim: int):
 
 
 def train_configs(
-    keys, data: dict, width: int, gammas, gd_cfg: jaxntk.GDConfig, *, desc="", scales=None
+    keys,
+    data: dict,
+    width: int,
+    gammas,
+    gd_cfg: jaxntk.GDConfig,
+    *,
+    desc="",
+    scales=None,
+    kind: str = "zipf",
 ):
     """Train every (gamma, alpha) for every key; repetitions are one vmapped call per config.
 
@@ -72,8 +96,8 @@ def train_configs(
         as the official runs share their data and differ only in the initialization).
       data: dict with x_train, y_train, x_test, y_test (float32).
       gammas: sequence of (gamma, alpha).
-      scales: optional sqrt(lam) per configuration, replacing ``node_scale(width, *gammas[g])``
-        (e.g. the official off-by-one Zipf, ``scaling.node_scales(..., kind="zipf_code")``).
+      scales: optional sqrt(lam) per configuration, replacing ``node_scale(width, *gammas[g])``.
+      kind: the Zipf law of gamma < 1 (``ZIPF_KIND[cfg.protocol]``; see ``node_scale``).
 
     Returns:
       ``(params, scales, history)``: params stacked (G, R, ...), scales (G, width) and a dict of
@@ -101,7 +125,7 @@ def train_configs(
     given = scales
     params, scales, history = [], [], {}
     for g, (gamma, alpha) in enumerate(tqdm(gammas, desc=desc or f"width {width}", leave=False)):
-        scale = node_scale(width, gamma, alpha) if given is None else given[g]
+        scale = node_scale(width, gamma, alpha, kind=kind) if given is None else given[g]
 
         def one_config(scale=scale):  # one checkpointed stage (experiments._cli.stage)
             every = _cli.checkpoint_every()
@@ -190,9 +214,15 @@ def top_node_movement(node_movement):
     return np.take_along_axis(movement, top[..., None, None], axis=-1)[..., 0]
 
 
-def prune_all(params, scales, data: dict, counts):
-    """Prune curves for every (config, repetition): dict of (G, R, len(counts)) arrays."""
+def prune_all(params, scales, data: dict, counts, *, loss: str = "mean"):
+    """Prune curves for every (config, repetition): dict of (G, R, len(counts)) arrays.
+
+    With a training ``loss`` other than "mean" (the MSE that ``prune_curve`` reports), the
+    pruned networks' ``train_loss`` / ``test_loss`` under that loss too (CIFAR: cross-entropy,
+    the official ``prunerisk`` figure; fully pruned it is ln C).
+    """
     counts = jnp.asarray(counts)
+    loss_fn = None if loss == "mean" else jaxntk.losses.get(loss)
 
     def one(p, s):
         c = jaxntk.prune_curve(
@@ -204,7 +234,14 @@ def prune_all(params, scales, data: dict, counts):
             x_test=data["x_test"],
             y_test=data["y_test"],
         )
-        return {k: v for k, v in c._asdict().items() if v is not None and k != "counts"}
+        out = {k: v for k, v in c._asdict().items() if v is not None and k != "counts"}
+        if loss_fn is not None:
+            for split in ("train", "test"):
+                pred = prune.outputs_after_pruning(p, data[f"x_{split}"], counts, s)
+                out[f"{split}_loss"] = jax.vmap(loss_fn, in_axes=(0, None))(
+                    pred, data[f"y_{split}"]
+                )
+        return out
 
     per_config = jax.vmap(jax.vmap(one, in_axes=(0, None)), in_axes=(0, 0))
     return {k: np.asarray(v) for k, v in per_config(params, scales).items()}
@@ -236,14 +273,20 @@ def transfer_all(key, params, scales, data: dict, ks, head, *, standardize: bool
 
 
 def load_split(name: str, cfg) -> dict:
-    """The official split of data set ``name`` as float32 arrays, each capped at cfg.max_points.
+    """The split of data set ``name`` as float32 arrays, each capped at cfg.max_points.
 
-    UCI sets are permuted with ``cfg.split_seed`` (the official seed 10); the MNIST family and
-    feature files have fixed splits.
+    UCI sets: the official rows (NumPy ``RandomState(10)``, as ``regression/data.py``) under
+    ``cfg.protocol == "official"``, ``jax.random.key(cfg.split_seed)``'s permutation under
+    "theory"; digits is permuted with ``split_seed``; the MNIST family and feature files have
+    fixed splits.
     """
     from jaxntk import data as jdata
 
-    key = jax.random.key(cfg.split_seed) if name in jdata.SEEDED else None
+    official = _cli.check_protocol(cfg) == "official"
+    if name in jdata.SEEDED or (name in jdata.KEY_OPTIONAL and not official):
+        key = jax.random.key(cfg.split_seed)
+    else:
+        key = None
     ds = jdata.load(name, key=key, **dict(cfg.data_options))
     fields = (
         "x_train",
@@ -266,7 +309,7 @@ def load_split(name: str, cfg) -> dict:
 def pipeline(cfg, d: dict) -> dict[str, np.ndarray]:
     """Train every configuration (vmapped seeds), then prune and transfer the trained networks.
 
-    ``cfg`` needs: width, lr, num_steps, log_every, ntk_points, loss, prune_step, ks,
+    ``cfg`` needs: protocol, width, lr, num_steps, log_every, ntk_points, loss, prune_step, ks,
     head_hidden, head_lr, head_steps, num_seeds, seed, gammas. Transfer runs when ``d`` has a
     transfer split, once on the official features (with their sqrt(lam) factor) and once
     standardised (keys ``transfer_*`` and ``transfer_*_std``).
@@ -281,12 +324,15 @@ def pipeline(cfg, d: dict) -> dict[str, np.ndarray]:
         loss=cfg.loss,
         ntk_points=min(cfg.ntk_points, d["x_train"].shape[0]),
     )
-    params, scales, history = train_configs(keys, d, cfg.width, cfg.gammas, gd_cfg)
+    params, scales, history = train_configs(
+        keys, d, cfg.width, cfg.gammas, gd_cfg, kind=zipf_kind(cfg)
+    )
     counts = np.arange(0, cfg.width + 1, cfg.prune_step)
     if counts[-1] != cfg.width:
         counts = np.append(counts, cfg.width)
     out = {**history, "prune_counts": counts}
-    out.update({f"prune_{k}": v for k, v in prune_all(params, scales, d, counts).items()})
+    pruned = prune_all(params, scales, d, counts, loss=cfg.loss)
+    out.update({f"prune_{k}": v for k, v in pruned.items()})
     if d.get("x_transfer_train") is not None:
         head = jaxntk.HeadConfig(tuple(cfg.head_hidden), cfg.head_lr, cfg.head_steps)
         key_head = jax.random.fold_in(jax.random.key(cfg.seed), 1)
@@ -303,32 +349,68 @@ def pipeline(cfg, d: dict) -> dict[str, np.ndarray]:
 # Figures
 
 
-def training_panels(axes, results: dict, gammas, *, prefix: str = "", accuracy: bool = False):
-    """Risk (or accuracy), top-node movement, ||Theta_t - Theta_0||_2 and lambda_min panels.
+def quantity(results: dict, name: str, *, prefix: str = "") -> np.ndarray:
+    """(G, R, points) curve of ``name``: a results key, or "wdiff" (top-node movement) or
+    "sqrt_ntk_change" (what the official "ntkdiff" figures plot)."""
+    if name == "wdiff":
+        return top_node_movement(results[prefix + "node_movement"])
+    if name == "sqrt_ntk_change":
+        return np.sqrt(results[prefix + "ntk_change"])
+    return np.asarray(results[prefix + name])
 
-    ``axes``: 5 axes (train, test, movement, NTG change, min eigenvalue). Step 0 is dropped
-    from the risk panels (log scale), as the official notebooks do.
-    """
-    steps = results[prefix + "step"][0, 0]
-    metric = "acc" if accuracy else "risk"
+
+def _xs(results: dict, axis: str, prefix: str = ""):
+    key = {"step": prefix + "step", "k": "ks", "pruned": "prune_counts"}[axis]
+    if key not in results:
+        return None
+    xs = np.asarray(results[key])
+    return xs[0, 0] if xs.ndim == 3 else xs
+
+
+def curve_panel(ax, xs, curves, gammas, *, readings=(), quantity_name="", skip_first=False):
+    """Mean ± sd over seeds of ``curves`` (G, R, len(xs)) per configuration, and the official
+    figure's values of ``quantity_name`` as black crosses."""
+    start = 1 if skip_first else 0
     for g, (gamma, alpha) in enumerate(gammas):
-        color, name = f"C{g}", label(gamma, alpha)
-        for ax, key in zip(axes[:2], (f"train_{metric}", f"test_{metric}")):
-            plotting.plot_band(
-                ax, steps[1:], results[prefix + key][g][:, 1:], color=color, label=name
-            )
         plotting.plot_band(
-            axes[2],
+            ax, xs[start:], curves[g][:, start:], color=f"C{g}", label=label(gamma, alpha)
+        )
+    if quantity_name:
+        _official.mark(ax, readings, gammas, quantity_name)
+
+
+TRAINING_PANELS = 6
+
+
+def training_panels(
+    axes, results: dict, gammas, *, prefix: str = "", accuracy: bool = False, readings=()
+):
+    """Risk (or accuracy), top-node movement, ||Theta_t - Theta_0||_2, its square root (what
+    the official "ntkdiff" figures plot under the norm's label) and lambda_min panels.
+
+    ``axes``: ``TRAINING_PANELS`` axes (train, test, movement, NTG change, sqrt of it, min
+    eigenvalue). Step 0 is dropped from the risk panels (log scale), as the official notebooks
+    do. ``readings``: ``_official.Reading``s marked as black crosses where they belong.
+    """
+    steps = _xs(results, "step", prefix)
+    metric = "acc" if accuracy else "risk"
+    panels = (
+        (f"train_{metric}", True),
+        (f"test_{metric}", True),
+        ("wdiff", False),
+        ("ntk_change", False),
+        ("sqrt_ntk_change", False),
+        ("ntk_min_eig", False),
+    )
+    for ax, (name, skip) in zip(axes, panels):
+        curve_panel(
+            ax,
             steps,
-            top_node_movement(results[prefix + "node_movement"][g]),
-            color=color,
-            label=name,
-        )
-        plotting.plot_band(
-            axes[3], steps, results[prefix + "ntk_change"][g], color=color, label=name
-        )
-        plotting.plot_band(
-            axes[4], steps, results[prefix + "ntk_min_eig"][g], color=color, label=name
+            quantity(results, name, prefix=prefix),
+            gammas,
+            readings=readings,
+            quantity_name=name,
+            skip_first=skip,
         )
     ylabel = "accuracy" if accuracy else "risk mean((f−y)²)"
     axes[0].set(title="training " + ("accuracy" if accuracy else "risk"), ylabel=ylabel)
@@ -336,51 +418,55 @@ def training_panels(axes, results: dict, gammas, *, prefix: str = "", accuracy: 
     if not accuracy:
         axes[0].set_yscale("log")
         axes[1].set_yscale("log")
-    axes[2].set(title="top-node movement", ylabel="max_j ‖w_j(t) − w_j(0)‖")
+    axes[2].set(title="top-node movement (official 'wdiff')", ylabel="max_j ‖w_j(t) − w_j(0)‖")
     axes[3].set(title="NTG change", ylabel="‖Θ_t − Θ_0‖₂ (spectral norm)")
-    axes[4].set(title="NTG smallest eigenvalue", ylabel="λ_min(Θ_t)", yscale="log")
+    axes[4].set(title="as the official 'ntkdiff' plots it", ylabel="√‖Θ_t − Θ_0‖₂")
+    axes[5].set(title="NTG smallest eigenvalue", ylabel="λ_min(Θ_t)", yscale="log")
     for ax in axes:
         ax.set_xlabel("GD step")
     axes[0].legend(fontsize=7)
 
 
-def prune_panel(ax, results: dict, gammas, *, accuracy: bool = False):
-    """Test risk (or accuracy) against the number of pruned nodes, from ``pipeline``'s results."""
+def risk_panels(axes, results: dict, gammas, *, readings=()):
+    """Training and test risk mean((f−y)²) against the GD step (classification scripts)."""
+    steps = _xs(results, "step")
+    for ax, split in zip(axes, ("train", "test")):
+        curve_panel(ax, steps, quantity(results, f"{split}_risk"), gammas, readings=readings,
+                    quantity_name=f"{split}_risk", skip_first=True)  # fmt: skip
+        ax.set(title=f"{'training' if split == 'train' else 'test'} risk", xlabel="GD step",
+               ylabel="risk", yscale="log")  # fmt: skip
+
+
+def prune_panel(ax, results: dict, gammas, *, accuracy: bool = False, split="test", readings=()):
+    """``split`` risk (or accuracy) against the number of pruned nodes (``pipeline``'s results)."""
     metric = "acc" if accuracy else "risk"
-    for g, (gamma, alpha) in enumerate(gammas):
-        plotting.plot_band(
-            ax,
-            results["prune_counts"],
-            results[f"prune_test_{metric}"][g],
-            color=f"C{g}",
-            label=label(gamma, alpha),
-        )
+    name = f"prune_{split}_{metric}"
+    curve_panel(ax, _xs(results, "pruned"), results[name], gammas, readings=readings,
+                quantity_name=name)  # fmt: skip
+    what = "accuracy" if accuracy else "risk"
     ax.set(
-        title="pruning (no retraining)",
+        title=f"pruning (no retraining), {'training' if split == 'train' else 'test'} {what}",
         xlabel="nodes pruned (ascending λ)",
-        ylabel="test accuracy" if accuracy else "test risk",
+        ylabel=f"{split} {what}",
     )
 
 
-def transfer_panels(axes, results: dict, gammas, *, accuracy: bool = False):
-    """Transfer test risk (or accuracy) against k: official features, then standardised ones."""
+def transfer_panels(
+    axes, results: dict, gammas, *, accuracy: bool = False, split="test", readings=()
+):
+    """Transfer ``split`` risk (or accuracy) against k: official features, then standardised."""
     metric = "acc" if accuracy else "risk"
     for ax, suffix, what in (
         (axes[0], "", "official features (with √λ)"),
         (axes[1], "_std", "standardised features"),
     ):
-        for g, (gamma, alpha) in enumerate(gammas):
-            plotting.plot_band(
-                ax,
-                results["ks"],
-                results[f"transfer_test_{metric}{suffix}"][g],
-                color=f"C{g}",
-                label=label(gamma, alpha),
-            )
+        name = f"transfer_{split}_{metric}"
+        curve_panel(ax, _xs(results, "k"), results[name + suffix], gammas, readings=readings,
+                    quantity_name=name if not suffix else "")  # fmt: skip
         ax.set(
-            title=f"transfer, {what}",
+            title=f"transfer {split}, {what}",
             xlabel="features k (top λ)",
-            ylabel="transfer test accuracy" if accuracy else "test risk",
+            ylabel=f"transfer {split} {'accuracy' if accuracy else 'risk'}",
         )
 
 
@@ -411,6 +497,48 @@ def feature_learning_claim(movement_final, gammas, where: str) -> list[Claim]:
             "ratio > 2 (the paper's figures: 3.3 on airfoil and MNIST, 7.8 simulated)",
         )
     ]
+
+
+QUANTITY_NAMES = {
+    "wdiff": "top-node movement",
+    "sqrt_ntk_change": "√‖Θ_t − Θ_0‖₂",
+    "ntk_min_eig": "λ_min(Θ_t)",
+}
+
+
+def official_claims(results: dict, gammas, readings, where: str, *, prefix="") -> list[Claim]:
+    """One claim per (official reading, gamma): ours at the reading's x (our last logged x when
+    the run stops earlier, said in the row) against the official figure's value, holding when
+    ours / official lies in the reading's tolerance."""
+    out = []
+    for r in readings:
+        xs = _xs(results, r.axis, prefix)
+        if xs is None or (prefix + r.quantity not in results and r.quantity not in QUANTITY_NAMES):
+            continue
+        x, values = _official.at(xs, quantity(results, r.quantity, prefix=prefix), r.at)
+        axis = {"step": "step", "k": "k =", "pruned": "pruned"}[r.axis]
+        for gamma, official in r.values.items():
+            g = gamma_index(gammas, gamma)
+            if g is None:
+                continue
+            ours = float(np.mean(values[g]))
+            lo, hi = r.tolerance
+            name = QUANTITY_NAMES.get(r.quantity, r.quantity.replace("_", " "))
+            out.append(
+                Claim(
+                    "asymmetric",
+                    f"{name} at γ = {gamma:g} matches the official figure ({where}, "
+                    f"{axis} {r.at:g})",
+                    f"ours {ours:.3g} at {axis} {x:g} vs official {official:.3g} "
+                    f"({r.figure}{'; ' + r.note if r.note else ''})",
+                    ours,
+                    lo <= ours / official <= hi,
+                    f"ours / official in [{lo:g}, {hi:g}]"
+                    + ("" if x == r.at else f"; ours stops at {axis} {x:g}"),
+                    official=official,
+                )
+            )
+    return out
 
 
 def convergence_claim(train_risk, gammas, where: str) -> list[Claim]:

@@ -15,7 +15,7 @@ import pytest
 from jaxntk import data
 from jaxntk.data import cifar, download, idx, images, uci
 
-K10 = jax.random.key(10)  # the official UCI permutation seed
+K10 = jax.random.key(10)  # a keyed JAX permutation (the official rows are load(name) without one)
 CLOSED_PORT_URL = "http://127.0.0.1:9/"  # the discard port: connection refused, no network used
 
 
@@ -52,7 +52,7 @@ def test_offline_uci_tables_have_their_published_shapes(name, shape):
     [("concrete", (412, 412, 206)), ("airfoil", (601, 601, 301)), ("plant", (3827, 3827, 1914))],
 )
 def test_official_split_sizes_are_int_truncations(name, sizes):
-    ds = data.load(name, key=K10)
+    ds = data.load(name)  # the official rows
     n_train, n_transfer, n_test = sizes
     got = ds.sizes()
     assert (got["train"], got["test"]) == (n_train, n_test)
@@ -377,7 +377,7 @@ def test_relu_teacher_targets_are_the_teacher():
     [
         ("imagenet", {}, "unknown data set 'imagenet'; choose one of 'sphere'"),
         ("concrete", {"bogus": 1, "key": K10}, "unknown option"),
-        ("concrete", {}, "pass key=jax.random.key"),
+        ("digits", {}, "pass key=jax.random.key"),
         ("sphere", {}, "pass key=jax.random.key"),
         ("fashion_mnist", {"key": K10}, "takes no key"),
         ("features", {}, "needs path="),

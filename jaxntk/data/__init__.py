@@ -21,7 +21,9 @@ name              what                                 where it comes from
 ================  ===================================  ====================================
 
 Every ``Dataset`` has train / test arrays and, where the papers use one, a transfer split (UCI:
-the official 40/40/20 split with the transfer part halved; MNIST family: the next 5000 images).
+the official 40/40/20 split of the official rows — NumPy ``RandomState(10).permutation`` — unless a
+key asks for another permutation, with the transfer part halved; MNIST family: the next 5000
+images).
 Arrays are NumPy (``dtype``, default float32); y is always 2-D: (n, 1) for regression, one-hot
 (n, C) for classification. ``available()`` says what is present on this machine.
 """
@@ -42,7 +44,10 @@ IMAGES = ("digits", "fashion_mnist", "mnist")
 FILES = ("cifar10", "cifar100", "features")
 NAMES = (*SYNTHETIC, *uci.NAMES, *IMAGES, *FILES)
 # Drawn or permuted from a key (required); the others have fixed splits (a key is refused).
-SEEDED = (*SYNTHETIC, *uci.NAMES, "digits")
+SEEDED = (*SYNTHETIC, "digits")
+# The UCI tables: without a key the official rows (NumPy RandomState(10), as regression/data.py),
+# with a key a JAX permutation of them (repetitions over splits).
+KEY_OPTIONAL = uci.NAMES
 SPLITS = ("train", "test", "transfer_train", "transfer_test")
 
 
@@ -115,9 +120,11 @@ def load(name: str, key=None, *, dtype=np.float32, **options) -> Dataset:
 
     Args:
       name: one of ``NAMES``.
-      key: PRNG key of the synthetic draws or of the UCI / digits permutation — required for
-        those (the official UCI seed is 10: ``jax.random.key(10)``; our permutation differs from
-        NumPy's), refused for the data sets with fixed splits (MNIST family, CIFAR, features).
+      key: PRNG key of the synthetic draws or of the digits permutation (required for those);
+        for a UCI table, None (the default) gives the official split rows — the official
+        ``np.random.RandomState(10).permutation`` — and a key gives ``jax.random.permutation``
+        of the rows instead (another split); refused for the data sets with fixed splits
+        (MNIST family, CIFAR, features).
       dtype: floating dtype of the arrays.
       **options: per family — synthetic: n, n_test, in_dim, noise (unit_norm: n, in_dim,
         out_dim); UCI: fractions=(0.4, 0.4, 0.2), standardize=True, path (a file to read
@@ -134,9 +141,8 @@ def load(name: str, key=None, *, dtype=np.float32, **options) -> Dataset:
     if seeded and key is None:
         raise ValueError(
             f"data set {name!r} is drawn or permuted from a key: pass key=jax.random.key(seed)"
-            + (" (the official code's seed is 10)" if name in uci.NAMES else "")
         )
-    if not seeded and key is not None:
+    if not seeded and name not in KEY_OPTIONAL and key is not None:
         raise ValueError(f"data set {name!r} has a fixed split and takes no key; drop key=")
     if key is not None:
         _validate.key(key)
@@ -160,7 +166,7 @@ def load(name: str, key=None, *, dtype=np.float32, **options) -> Dataset:
             split,
             dtype,
             source=source,
-            meta={"permutation": split["permutation"]},
+            meta={"permutation": split["permutation"], "official_rows": key is None},
         )
     if name == "digits":
         x, labels = images.digits()

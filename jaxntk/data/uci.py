@@ -7,10 +7,12 @@ offline. energy (ENB2012, heating load) is shipped nowhere here: ``table("energy
 ``$JAXNTK_DATA/uci``, the cache directory, then tries the pinned UCI URL and fails with
 instructions when offline.
 
-The split (``official_split``) is the official ``regression/data.py``: a seeded permutation, then
-int()-truncated 40% train / 40% transfer ("valid") / the rest test, x and y standardised with the
-training split's mean and std (a constant column becomes 0), the transfer part halved into
-transfer-train (first half) and transfer-test (second half).
+The split (``official_split``) is the official ``regression/data.py``: the rows permuted by
+``np.random.RandomState(10).permutation`` (``permute_dataset(x, y, seed=10)``; with ``key=None``,
+the official rows) or, given a JAX key, by ``jax.random.permutation(key)`` (other splits, for
+repetitions over splits), then int()-truncated 40% train / 40% transfer ("valid") / the rest test,
+x and y standardised with the training split's mean and std (a constant column becomes 0), the
+transfer part halved into transfer-train (first half) and transfer-test (second half).
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ ENERGY_URL = "https://archive.ics.uci.edu/ml/machine-learning-databases/00242/EN
 # not verified (fetch reports nothing it did not check); pin its hash here once known.
 ENERGY_SHA256 = None
 NAMES = (*SHIPPED, "energy")
+# The official permutation: regression/run.py calls permute_dataset(x, y, seed=10), which is
+# np.random.RandomState(seed).permutation(len(x)) (regression/data.py).
+OFFICIAL_SEED = 10
 
 
 def _read_xlsx(path: Path) -> np.ndarray:
@@ -150,8 +155,20 @@ def _standardize(train, *others):
     return (scale(train), *(scale(a) for a in others))
 
 
+def official_permutation(n: int) -> np.ndarray:
+    """The official row order of an ``n``-row table: ``np.random.RandomState(10).permutation(n)``.
+
+    NumPy's legacy generator, as the official ``permute_dataset`` calls it: its output is fixed
+    by NumPy's compatibility guarantee for ``RandomState``, so these are the official rows.
+    """
+    return np.random.RandomState(OFFICIAL_SEED).permutation(n)
+
+
 def official_split(key, x, y, fractions=(0.4, 0.4, 0.2), *, standardize: bool = True) -> dict:
-    """Permute with ``key``, split int()-truncated train / transfer / test, standardise.
+    """Permute, split int()-truncated train / transfer / test, standardise.
+
+    ``key=None`` permutes as the official code (``official_permutation``: the official rows);
+    a JAX key permutes with ``jax.random.permutation(key, n)`` (another split of the same table).
 
     With fractions summing to 1 the test split is the remainder (concrete 1030 -> 412/412/206,
     airfoil 1503 -> 601/601/301, plant 9568 -> 3827/3827/1914, as the official code); with a
@@ -173,7 +190,7 @@ def official_split(key, x, y, fractions=(0.4, 0.4, 0.2), *, standardize: bool = 
     n_test = n - n_train - n_transfer if full else int(fractions[2] * n)
     if min(n_train, n_test) < 1:
         raise ValueError(f"fractions {fractions} leave an empty train or test split of {n} rows")
-    perm = np.asarray(jax.random.permutation(key, n))
+    perm = official_permutation(n) if key is None else np.asarray(jax.random.permutation(key, n))
     x, y = np.asarray(x)[perm], np.asarray(y)[perm]
     cut = np.cumsum([n_train, n_transfer, n_test])
     parts = {
