@@ -151,7 +151,7 @@ def plot(results: dict, cfg: Config):
         f"mean ± sd over {cfg.num_seeds} seeds",
     )
     ax.set_xticks(widths)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.suptitle(
         f"Converged error vs width, {cfg.protocol} protocol: {_masked_data.describe(cfg)}",
         fontsize=10,
