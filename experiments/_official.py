@@ -1,7 +1,7 @@
 """Values read off the official figures of the asymmetrical-node-scaling paper (Caron et al.).
 
 Source: the PDFs in ``figures/`` of github.com/juho-lee/asymmetrical_scaling (commit 3c049f0),
-read by eye in /work/shared/papers/asymmetrical_scaling.md §3.3-3.6 (two significant figures
+read by eye in the project's paper notes (asymmetrical_scaling.md §3.3-3.6; two significant figures
 at best). Each ``Reading`` says which figure, which quantity, where on its x-axis it was read
 (GD step, feature count k or number of pruned nodes) and the value per gamma. The official
 "ntkdiff" figures plot sqrt(||Theta_t - Theta_0||_2): those readings are of the square root
