@@ -16,11 +16,14 @@ Backends of ``empirical``:
 * ``"closed_form"``: the formula above.
 * ``"autodiff"``: per-example Jacobians (``vmap(jacrev)``) contracted; ``empirical_fn`` gives it
   for any ``apply_fn(params, x)``.
-* ``"neural_tangents"``: ``neural_tangents.empirical_ntk_fn`` with ``implementation`` 1, 2 or 3.
-  neural-tangents 0.6.5 imports only on jax 0.4.23 (the nt environment, ``.venv-nt``); it is
-  imported on first use, never at ``import jaxntk``.
-* ``"auto"`` (default): neural-tangents where it imports, otherwise the closed form. The first
-  call pays for the import attempt (~3.5 s where TensorFlow loads), then it is cached.
+* ``"neural_tangents"``: ``neural_tangents.empirical_ntk_fn`` with ``implementation`` 1, 2 or 3,
+  the reference the closed form is tested against. neural-tangents 0.6.5 is imported on first use
+  (never at ``import jaxntk``) through ``import_neural_tangents``, which makes it work on current
+  JAX without TensorFlow (``jaxntk._nt_compat``). Implementation 3 is refused with a
+  NotImplementedError on a JAX where it does not work.
+* ``"auto"`` (default): the closed form. It is exact for this model and ~1000x faster than any
+  neural-tangents implementation (README, "Neural tangent kernels"); neural-tangents is the
+  backend for other models (``import_neural_tangents().empirical_ntk_fn(apply_fn, ...)``).
 
 Output axes follow ``neural_tangents.empirical_ntk_fn``: the model's output is (n, C), axis 0 the
 batch and axis 1 (= -1) the outputs. Axes in ``trace_axes`` are **averaged** over their diagonal
@@ -177,29 +180,62 @@ def empirical_fn(apply_fn: Callable, *, trace_axes=(-1,), diagonal_axes=()) -> C
     return kernel_fn
 
 
-@functools.cache
-def _import_neural_tangents():
-    try:
-        import neural_tangents
-    except Exception as err:  # ImportError here; AttributeError & co. on current JAX (#209)
-        return None, f"{type(err).__name__}: {err}"
-    return neural_tangents, None
+NT_INSTALL = "pip install --no-deps neural-tangents==0.6.5 frozendict"
 
 
-def neural_tangents_available() -> bool:
-    """Whether neural-tangents imports in this environment (cached after the first call)."""
-    return _import_neural_tangents()[0] is not None
+def import_neural_tangents():
+    """neural_tangents 0.6.5, working on current JAX and without TensorFlow.
 
+    Before the first import it provides the JAX names neural-tangents 0.6.5 looks for where JAX
+    moved them (nothing on jax 0.4.23) and leaves out ``neural_tangents.experimental`` (the
+    TensorFlow port); see ``jaxntk._nt_compat``. Then ``nt.empirical_ntk_fn``, ``nt.stax``,
+    ``nt.linearize``, ``nt.predict``, ``nt.batch`` and ``nt.monte_carlo_kernel_fn`` work for any
+    model. Install it with ``pip install --no-deps neural-tangents==0.6.5 frozendict``
+    (without ``--no-deps`` pip pulls TensorFlow, ~2.5 GB, which nothing here needs).
 
-def _neural_tangents():
+    Returns:
+      The ``neural_tangents`` module.
+
+    Raises:
+      ImportError: neural-tangents is not installed, or does not import on this JAX.
+    """
     nt, error = _import_neural_tangents()
     if nt is None:
         raise ImportError(
-            "backend='neural_tangents' needs neural-tangents 0.6.5, which imports only on "
-            f"jax 0.4.23 (this is jax {jax.__version__}). Use the nt environment: `make venv-nt` "
-            "then .venv-nt/bin/python, or pick backend='closed_form'. Import error: " + error
+            f"neural-tangents does not import here (jax {jax.__version__}): {error}. "
+            f"Install it without TensorFlow: {NT_INSTALL}"
         )
     return nt
+
+
+@functools.cache
+def _import_neural_tangents():
+    from jaxntk import _nt_compat
+
+    try:
+        return _nt_compat.import_neural_tangents(), None
+    except Exception as err:  # ImportError where not installed; anything a newer JAX moved
+        return None, f"{type(err).__name__}: {err}"
+
+
+def neural_tangents_available() -> bool:
+    """Whether neural-tangents imports here (through ``import_neural_tangents``; cached)."""
+    return _import_neural_tangents()[0] is not None
+
+
+def _check_implementation(implementation: int) -> None:
+    from jaxntk import _nt_compat
+
+    if implementation != 3:
+        return
+    problem = _nt_compat.structured_derivatives_problem()
+    if problem is not None:
+        checked = ", ".join(_nt_compat.STRUCTURED_DERIVATIVES_CHECKED)
+        raise NotImplementedError(
+            f"neural-tangents' implementation=3 (structured derivatives) does not work on jax "
+            f"{jax.__version__} ({problem}); it was checked on jax {checked}. Use "
+            "implementation=1 or 2 (the same kernel), or backend='closed_form'."
+        )
 
 
 def _model_fn(params, node_scale):
@@ -227,20 +263,24 @@ def empirical(
       x1: (n1, d) inputs.
       x2: (n2, d) inputs, or None for x1 (a symmetric kernel).
       node_scale: optional (width,) per-node scale s (masks / keep_prob, sqrt(lam)).
-      backend: "auto", "closed_form", "autodiff" or "neural_tangents" (module docstring).
+      backend: "auto" (= "closed_form"), "closed_form", "autodiff" or "neural_tangents"
+        (module docstring).
       trace_axes, diagonal_axes: neural-tangents' output-axis conventions (module docstring).
       implementation: neural-tangents' implementation (1 Jacobian contraction, 2 NTK-vector
         products, 3 structured derivatives); used by that backend only.
 
     Returns:
       The kernel: (n1, n2) by default, (n1, n2, C, C) with ``trace_axes=()``.
+
+    Raises:
+      ImportError: backend="neural_tangents" where neural-tangents is not installed.
+      NotImplementedError: implementation=3 on a JAX where it does not work (the message says
+        where it does).
     """
     _validate.choice("backend", backend, BACKENDS)
     if implementation not in NT_IMPLEMENTATIONS:
         raise ValueError(f"implementation must be 1, 2 or 3, got {implementation!r}")
-    if backend == "auto":
-        backend = "neural_tangents" if neural_tangents_available() else "closed_form"
-    if backend == "closed_form":
+    if backend in ("auto", "closed_form"):
         return closed_form(
             params,
             x1,
@@ -249,20 +289,40 @@ def empirical(
             trace_axes=trace_axes,
             diagonal_axes=diagonal_axes,
         )
-    f = _model_fn(params, node_scale)
     if backend == "autodiff":
+        f = _model_fn(params, node_scale)
         kernel_fn = empirical_fn(f, trace_axes=trace_axes, diagonal_axes=diagonal_axes)
         return kernel_fn(params["w"], x1, x2)
     _check_pair(x1, x2, _modes(trace_axes, diagonal_axes))
-    nt = _neural_tangents()
-    kernel_fn = nt.empirical_ntk_fn(
-        f,
-        trace_axes=trace_axes,
-        diagonal_axes=diagonal_axes,
-        vmap_axes=0,
-        implementation=implementation,
+    import_neural_tangents()
+    _check_implementation(implementation)
+    axes = (
+        sorted(_axes(value, name))
+        for value, name in ((trace_axes, "trace_axes"), (diagonal_axes, "diagonal_axes"))
     )
-    return kernel_fn(x1, x2, params["w"])
+    return _nt_kernel_fn(implementation, *map(tuple, axes))(params, node_scale, x1, x2)
+
+
+@functools.cache
+def _nt_kernel_fn(implementation: int, trace_axes: tuple, diagonal_axes: tuple) -> Callable:
+    """One jitted neural-tangents kernel per (implementation, axes): compiled once per shape.
+
+    Run eagerly, neural-tangents compiles its many small operations one by one (~2-5 s for
+    every new shape on a 2-core CPU); as one program ~0.3 s.
+    """
+    nt = import_neural_tangents()
+
+    def kernel_fn(params, node_scale, x1, x2):
+        fn = nt.empirical_ntk_fn(
+            _model_fn(params, node_scale),
+            trace_axes=trace_axes,
+            diagonal_axes=diagonal_axes,
+            vmap_axes=0,
+            implementation=implementation,
+        )
+        return fn(x1, x2, params["w"])
+
+    return jax.jit(kernel_fn)
 
 
 def masked(params, x, masks, keep_prob, *, node_scale=None, backend="auto", **kernel_kwargs):

@@ -1,10 +1,9 @@
 """Suite-wide settings: float64 available, rank promotion is an error (as in neural-tangents).
 
-``JAXNTK_REQUIRE_NT=1`` (set by ``make test`` in the nt environment) turns the skip of tests that
-need neural-tangents into a failure, so a broken nt environment cannot pass silently.
+``JAXNTK_REQUIRE_NT=1`` (set by ``make test`` in both environments) turns the skip of tests that
+need neural-tangents into a failure, so a missing neural-tangents cannot pass silently.
 """
 
-import importlib
 import os
 
 import jax
@@ -23,11 +22,12 @@ def key():
 
 @pytest.fixture(scope="session")
 def nt():
-    """The neural_tangents module; skip where it cannot import, fail if it is required."""
+    """neural_tangents via jaxntk.ntk.import_neural_tangents; skip where missing, or fail."""
+    from jaxntk import ntk
+
     try:
-        return importlib.import_module("neural_tangents")
-    except Exception as err:  # ImportError on current JAX, AttributeError on partial installs
-        message = f"neural-tangents does not import here ({type(err).__name__}: {err})"
+        return ntk.import_neural_tangents()
+    except ImportError as err:
         if REQUIRE_NT:
-            pytest.fail(message + " but JAXNTK_REQUIRE_NT=1 says this is the nt environment")
-        pytest.skip(message + "; it runs in the nt environment (make test-nt)")
+            pytest.fail(f"{err} (JAXNTK_REQUIRE_NT=1: make venv / make venv-nt install it)")
+        pytest.skip(str(err))

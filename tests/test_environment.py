@@ -1,9 +1,11 @@
-"""The package imports cleanly in both environments; in the nt one neural-tangents takes our apply.
+"""The package imports cleanly in both environments, and neural-tangents takes our apply.
 
-neural-tangents 0.6.5 cannot import on current JAX (google/neural-tangents#209), so importing
-jaxntk must never import it, and must not touch jax.config.
+neural-tangents 0.6.5 does not import on current JAX unaided (google/neural-tangents#209):
+importing jaxntk must never import it, nor add the names its compatibility layer provides to JAX,
+nor touch jax.config.
 """
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -20,11 +22,13 @@ from helpers import unit_rows
 
 def test_import_does_not_load_neural_tangents_or_change_config():
     code = (
-        "import sys, jax; cfg = jax.config;"
+        "import sys, jax, jax.core, jax.interpreters.ad as ad; cfg = jax.config;"
         "before = (cfg.jax_enable_x64, cfg.jax_numpy_rank_promotion);"
-        "import jaxntk;"
+        "names = (set(dir(jax.core)), set(dir(ad)), hasattr(jax, 'util'));"
+        "import jaxntk, jaxntk.ntk;"
         "assert 'neural_tangents' not in sys.modules, 'jaxntk imported neural_tangents';"
         "assert 'tensorflow' not in sys.modules, 'jaxntk imported tensorflow';"
+        "assert (set(dir(jax.core)), set(dir(ad)), hasattr(jax, 'util')) == names, 'touched jax';"
         "assert (cfg.jax_enable_x64, cfg.jax_numpy_rank_promotion) == before;"
         "print('ok')"
     )
@@ -34,11 +38,12 @@ def test_import_does_not_load_neural_tangents_or_change_config():
     assert result.stdout.strip() == "ok"
 
 
-@pytest.mark.skipif(not REQUIRE_NT, reason="only the nt environment pins JAX")
-def test_nt_environment_is_the_pinned_stack(nt):
-    assert jax.__version__ == "0.4.23"
-    assert nt.__version__ == "0.6.5" if hasattr(nt, "__version__") else True
-    assert np.__version__.startswith("1.")
+@pytest.mark.skipif(not REQUIRE_NT, reason="checks the environments the Makefile builds")
+def test_make_environments_hold_neural_tangents_without_tensorflow(nt):
+    assert nt.__version__ == "0.6.5"
+    assert importlib.util.find_spec("tensorflow") is None  # pip install --no-deps (Makefile)
+    if jax.__version__ == "0.4.23":  # the nt environment, pinned by constraints-nt.txt
+        assert np.__version__.startswith("1.")
 
 
 def test_neural_tangents_takes_the_flax_apply(nt, key):

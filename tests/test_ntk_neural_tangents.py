@@ -1,9 +1,11 @@
-"""The native NTK backends against neural-tangents, the oracle (nt environment only).
+"""The native NTK backends against neural-tangents, the oracle, in both environments.
 
-The ``nt`` fixture skips these where neural-tangents cannot import, and fails them when
-JAXNTK_REQUIRE_NT=1 (set by ``make test`` in the nt environment).
+neural-tangents comes through ``jaxntk.ntk.import_neural_tangents`` (on current JAX with the
+compatibility layer of ``jaxntk._nt_compat``; on jax 0.4.23 unpatched). The ``nt`` fixture skips
+these where it is not installed, and fails them when JAXNTK_REQUIRE_NT=1 (``make test``).
 """
 
+import functools
 import math
 
 import jax
@@ -17,6 +19,23 @@ from jaxntk import ntk, scaling
 from helpers import unit_rows
 
 
+def kernel(params, x1, x2=None, **kw):
+    """ntk.empirical as one compiled program (eagerly each new shape compiles op by op)."""
+    node_scale = kw.pop("node_scale", None)
+    return jax.jit(lambda p, a, b, s: ntk.empirical(p, a, b, node_scale=s, **kw))(
+        params, x1, x2, node_scale
+    )
+
+
+@functools.partial(jax.jit, static_argnums=range(1, 5))
+def problem(key, dtype, out_dim, scale_kind, two_inputs):
+    """params, x1, x2 (None or 5 other points) and node scales, built in one compiled call."""
+    k_p, k_1, k_2, k_s = jax.random.split(key, 4)
+    params = jaxntk.init_params(k_p, 6, 40, out_dim, dtype=dtype)
+    x2 = unit_rows(k_2, 5, 6, dtype) if two_inputs else None
+    return params, unit_rows(k_1, 7, 6, dtype), x2, node_scales(scale_kind, k_s, 40, dtype)
+
+
 @pytest.mark.parametrize(("dtype", "tol"), [(jnp.float32, 1e-5), (jnp.float64, 1e-10)])
 @pytest.mark.parametrize("out_dim", [1, 10])
 @pytest.mark.parametrize("scale_kind", [None, "mask", "lam"])
@@ -24,19 +43,15 @@ from helpers import unit_rows
 def test_native_backends_equal_every_nt_implementation(
     nt, key, dtype, tol, out_dim, scale_kind, two_inputs
 ):
-    k_p, k_1, k_2, k_s = jax.random.split(key, 4)
-    params = jaxntk.init_params(k_p, 6, 40, out_dim, dtype=dtype)
-    x1 = unit_rows(k_1, 7, 6, dtype)
-    x2 = unit_rows(k_2, 5, 6, dtype) if two_inputs else None
-    s = node_scales(scale_kind, k_s, 40, dtype)
+    params, x1, x2, s = problem(key, dtype, out_dim, scale_kind, two_inputs)
     kw = dict(node_scale=s, trace_axes=())
-    closed = ntk.empirical(params, x1, x2, backend="closed_form", **kw)
-    auto = ntk.empirical(params, x1, x2, backend="autodiff", **kw)
-    for implementation in (1, 2, 3):
+    closed = kernel(params, x1, x2, backend="closed_form", **kw)
+    auto = kernel(params, x1, x2, backend="autodiff", **kw)
+    for implementation in ntk.NT_IMPLEMENTATIONS:
         oracle = ntk.empirical(
             params, x1, x2, backend="neural_tangents", implementation=implementation, **kw
         )
-        assert oracle.shape == closed.shape
+        assert oracle.shape == closed.shape and oracle.dtype == dtype
         assert rel_err(closed, oracle) < tol, implementation
         assert rel_err(auto, oracle) < tol, implementation
 
@@ -49,8 +64,8 @@ def test_asym_code_input_scale_matches_nt(nt, key, dtype, tol, out_dim):
     lam = scaling.node_scales(None, 40, gamma=0.5, kind="zipf", alpha=0.7, dtype=dtype)
     x1, x2 = unit_rows(jax.random.key(1), 7, 6, dtype), unit_rows(jax.random.key(2), 5, 6, dtype)
     kw = dict(node_scale=jnp.sqrt(lam), trace_axes=())
-    closed = ntk.empirical(params, x1, x2, backend="closed_form", **kw)
-    for implementation in (1, 2, 3):
+    closed = kernel(params, x1, x2, backend="closed_form", **kw)
+    for implementation in ntk.NT_IMPLEMENTATIONS:
         oracle = ntk.empirical(
             params, x1, x2, backend="neural_tangents", implementation=implementation, **kw
         )
@@ -59,29 +74,25 @@ def test_asym_code_input_scale_matches_nt(nt, key, dtype, tol, out_dim):
 
 @pytest.mark.parametrize(("trace_axes", "diagonal_axes"), AXES)
 def test_output_axis_conventions_match_nt(nt, key, trace_axes, diagonal_axes):
-    params = jaxntk.init_params(key, 5, 30, 3)
-    x = unit_rows(jax.random.key(1), 6, 5)
+    params, x1, _, _ = problem(key, jnp.float64, 3, None, False)
+    x2 = x1[::-1] ** 2  # as many rows as x1: batch traces/diagonals pair x1[i] with x2[i]
     kw = dict(trace_axes=trace_axes, diagonal_axes=diagonal_axes)
-    oracle = ntk.empirical(params, x, backend="neural_tangents", **kw)
-    for backend in ("closed_form", "autodiff"):
-        mine = ntk.empirical(params, x, backend=backend, **kw)
-        assert mine.shape == oracle.shape
-        assert rel_err(mine, oracle) < 1e-10
+    for second in (None, x2):
+        mine = [kernel(params, x1, second, backend=b, **kw) for b in ("closed_form", "autodiff")]
+        for implementation in ntk.NT_IMPLEMENTATIONS:
+            oracle = ntk.empirical(
+                params, x1, second, backend="neural_tangents", implementation=implementation, **kw
+            )
+            for backend, value in zip(("closed_form", "autodiff"), mine):
+                assert value.shape == oracle.shape
+                assert rel_err(value, oracle) < 1e-10, (backend, implementation, second is None)
 
 
-def test_auto_backend_is_neural_tangents_here(nt, key):
-    assert ntk.neural_tangents_available()
-    params = jaxntk.init_params(key, 5, 30, 2)
-    x = unit_rows(jax.random.key(1), 6, 5)
-    assert (
-        rel_err(ntk.empirical(params, x), ntk.empirical(params, x, backend="closed_form")) < 1e-10
-    )
-
-
-def test_infinite_width_relu_equals_nt_stax_kernel(nt):
+def test_infinite_width_relu_equals_nt_stax_kernels(nt):
     # NT's ntk parameterization: z = (W_std / sqrt(d)) W x, all layers trained. With W_std = sqrt(d)
-    # (so w ~ N(0, I) as ours) and a unit-std readout, its NTK is the readout's part (= the NNGP
-    # kernel) plus ours: (x.x') (pi - theta) / (2 pi). So ours = ntk - nngp.
+    # (so w ~ N(0, I) as ours) and a unit-std readout, the NNGP kernel is the degree-1 arc-cosine
+    # kernel |x||x'| (sin t + (pi - t) cos t) / (2 pi) (Cho & Saul 2009) and the NTK is that (the
+    # readout's part) plus ours, (x.x') (pi - t) / (2 pi), t the angle between x and x'.
     d = 6
     x1 = unit_rows(jax.random.key(0), 9, d)
     x2 = unit_rows(jax.random.key(1), 4, d)
@@ -92,5 +103,11 @@ def test_infinite_width_relu_equals_nt_stax_kernel(nt):
     )
     for second in (None, x2):
         k = kernel_fn(x1, second, ("ntk", "nngp"))
+        other = x1 if second is None else second
+        cos = jnp.clip(x1 @ other.T, -1.0, 1.0)  # unit rows
+        angle = jnp.arccos(cos)
+        nngp = (jnp.sin(angle) + (jnp.pi - angle) * cos) / (2 * jnp.pi)
         mine = ntk.infinite_width_relu(x1, second)
+        assert rel_err(nngp, k.nngp) < 1e-5
+        assert rel_err(nngp + mine, k.ntk) < 1e-5
         assert rel_err(mine, k.ntk - k.nngp) < 1e-5
