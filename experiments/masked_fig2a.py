@@ -42,8 +42,6 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-import jax
-import jax.numpy as jnp
 import matplotlib
 
 matplotlib.use("Agg")
@@ -51,7 +49,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-import jaxntk  # noqa: E402
 from experiments import _cli, _masked_data  # noqa: E402
 from jaxntk import plotting  # noqa: E402
 

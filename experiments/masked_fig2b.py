@@ -40,8 +40,6 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-import jax
-import jax.numpy as jnp
 import matplotlib
 
 matplotlib.use("Agg")
@@ -50,8 +48,8 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-import jaxntk  # noqa: E402
 from experiments import _cli, _masked_data  # noqa: E402
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:
@@ -216,7 +214,8 @@ def claims(results: dict, cfg: Config) -> list[_cli.Claim]:
     if cfg.protocol == "official":
         # Both aggregations under the official stopping rule: the ratio is the zeroing alone.
         kept = _masked_data.official_stop(results["loss"][1], "heatmap").error.mean(axis=-1)
-        zeroing = float(_cell(results["error"][0], results, k1, mid) / _cell(kept, results, k1, mid))
+        official = _cell(results["error"][0], results, k1, mid)
+        zeroing = float(official / _cell(kept, results, k1, mid))
         out.append(
             _cli.Claim(
                 "masked",

@@ -102,8 +102,10 @@ def seed_losses(cfg: Config, x, y, width: int, proto, mcfg: jaxntk.MaskedConfig)
 
     def losses():
         params0, keys = _masked_data.init_many(cfg, x, y, width, proto.parameterization)
-        batch = jax.jit(jax.vmap(lambda p, key, x, y: jaxntk.train_masked(key, p, x, y, mcfg)[1].loss,
-                                 in_axes=(0, 0, None, None)))  # fmt: skip
+        def one(p, key, x, y):
+            return jaxntk.train_masked(key, p, x, y, mcfg)[1].loss
+
+        batch = jax.jit(jax.vmap(one, in_axes=(0, 0, None, None)))
         return {"loss": batch(params0, keys, x, y)}
 
     return _cli.stage(f"K{mcfg.num_subnets}_width{width}", losses)["loss"]

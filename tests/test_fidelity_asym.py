@@ -176,7 +176,7 @@ def test_scripts_without_an_official_figure_default_to_the_theory(module):
 
 @pytest.mark.parametrize("gamma, alpha", [(0.5, 0.7), (0.2, 0.5), (0.0, 0.4)])
 def test_the_official_protocol_uses_the_official_lambda_law(gamma, alpha):
-    """sampling_utils.py:390/399: a/p + (1-a) * scipy.stats.zipfian.pmf(np.arange(p), 1/alpha, p)."""
+    """sampling_utils.py:390/399: a/p + (1-a) * zipfian.pmf(np.arange(p), 1/alpha, p) (scipy)."""
     width = 2000
     cfg = asym_simulated.PRESETS["paper"]
     scale = _asym.node_scale(width, gamma, alpha, kind=_asym.zipf_kind(cfg), dtype=np.float64)

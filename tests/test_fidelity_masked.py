@@ -14,8 +14,9 @@ import pytest
 
 import jaxntk
 from experiments import _masked_data, masked_fig2a, masked_fig2b, masked_fig2c, masked_fig2d
-from helpers import regression_data
 from jaxntk.data import idx
+
+from helpers import regression_data
 
 pytestmark = pytest.mark.experiments
 
