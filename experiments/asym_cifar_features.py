@@ -14,8 +14,9 @@ What it shows: training and test accuracy and cross-entropy risk, top-node movem
 the four configurations, and test accuracy and risk after pruning in ascending lam. The official
 figures' values (``experiments._official.CIFAR``: accuracies and wdiff after 100 epochs, read at
 their ~7.8e4 SGD steps) are black crosses and claims. Deviation from the official run, on
-purpose: full-batch GD on softmax cross-entropy (the official code runs mini-batch SGD, batch 64, lr 5, with augmentation
-that needs the images, not their features), so ``lr`` and ``num_steps`` are ours.
+purpose: full-batch GD on softmax cross-entropy (the official code runs mini-batch SGD, batch 64,
+lr 5, with augmentation that needs the images, not their features), so ``lr`` and ``num_steps``
+are ours.
 ``--protocol official`` (default) keeps the official off-by-one Zipf for gamma < 1 and 5 seeds
 at the paper preset; ``--protocol theory`` uses the paper's 1-based Zipf.
 
