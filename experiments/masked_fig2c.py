@@ -123,7 +123,7 @@ def run(cfg: Config) -> dict[str, np.ndarray]:
 
 
 def plot(results: dict, cfg: Config):
-    fig, ax = plt.subplots(figsize=(7, 4.6))
+    fig, ax = plt.subplots(figsize=(10.5, 4.6))  # room for the legend beside the axes
     widths = results["widths"]
     proto = _masked_data.protocol(cfg, widths[0])
     official = "theory_error" in results
