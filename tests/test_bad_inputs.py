@@ -306,8 +306,10 @@ def test_unknown_dataset_and_loss_names_on_the_cli(tmp_path):
 
     with pytest.raises(SystemExit, match=r"unknown data set 'nope'; choose one of"):
         asym_mnist.main(["--preset", "smoke", "--dataset", "nope", "--outdir", str(tmp_path / "a")])
-    with pytest.raises(SystemExit, match=r"unknown loss 'mse'; choose one of"):
-        masked_fig2b.main(["--preset", "smoke", "--loss", "mse", "--outdir", str(tmp_path / "b")])
+    with pytest.raises(SystemExit, match=r"protocol='nope' is not available here; pass --protocol"):
+        masked_fig2b.main(["--preset", "smoke", "--protocol", "nope", "--outdir", str(tmp_path / "b")])
+    with pytest.raises(SystemExit, match=r"data='nope' is not one of .*; pass --data fashion_mnist"):
+        masked_fig2b.main(["--preset", "smoke", "--data", "nope", "--outdir", str(tmp_path / "c")])
     with pytest.raises(
         SystemExit, match=r"--checkpoint-every 30 must be a multiple of log_every=50"
     ):
