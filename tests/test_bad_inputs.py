@@ -306,10 +306,11 @@ def test_unknown_dataset_and_loss_names_on_the_cli(tmp_path):
 
     with pytest.raises(SystemExit, match=r"unknown data set 'nope'; choose one of"):
         asym_mnist.main(["--preset", "smoke", "--dataset", "nope", "--outdir", str(tmp_path / "a")])
+    smoke = ["--preset", "smoke", "--outdir"]
     with pytest.raises(SystemExit, match=r"protocol='nope' is not available here; pass --protocol"):
-        masked_fig2b.main(["--preset", "smoke", "--protocol", "nope", "--outdir", str(tmp_path / "b")])
+        masked_fig2b.main([*smoke, str(tmp_path / "b"), "--protocol", "nope"])
     with pytest.raises(SystemExit, match=r"data='nope' is not one of .*; pass --data fashion_mnist"):
-        masked_fig2b.main(["--preset", "smoke", "--data", "nope", "--outdir", str(tmp_path / "c")])
+        masked_fig2b.main([*smoke, str(tmp_path / "c"), "--data", "nope"])
     with pytest.raises(
         SystemExit, match=r"--checkpoint-every 30 must be a multiple of log_every=50"
     ):
