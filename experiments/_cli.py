@@ -4,6 +4,8 @@
 every scalar field of the script's frozen ``Config`` dataclass is a flag. Every script writes
 ``config.json``, ``results.npz``, ``figure.png``, ``figure.pdf`` and ``claims.json`` (the rows it
 contributes to the report's claims table, see ``experiments.reproduce``).
+Beside them, ``timing.json`` records how long the run took (kept when a finished result is
+re-plotted with ``--resume``).
 
 Reliability: every file is written atomically; a folder holding all five is a finished result,
 which a run refuses to replace without ``--overwrite``. While it runs, an experiment saves each
