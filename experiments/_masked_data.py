@@ -201,6 +201,14 @@ def official_stop(loss, rule: str, window: int = 10) -> Stop:
     return Stop(best, stop, done)
 
 
+def stop_summary(results, num_rounds: int) -> str:
+    """One line on the official rule's stopping rounds (``stop_round``, ``stopped`` results)."""
+    return (
+        f"official rule: mean stopping round {results['stop_round'].mean():.1f}, "
+        f"{(~results['stopped']).mean():.0%} of runs not stopped within {num_rounds}"
+    )
+
+
 # ------------------------------------------------------------------------------ the runs
 
 

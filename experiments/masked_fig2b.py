@@ -122,7 +122,6 @@ def run(cfg: Config) -> dict[str, np.ndarray]:
     loss = np.stack(loss).reshape(*shape, cfg.num_rounds + 1)
     dead = np.stack(dead).reshape(*shape, cfg.num_rounds)
     error = _masked_data.converged(loss, cfg.window)  # (panel, K, xi, seed)
-    stop = _masked_data.official_stop(loss[0], "heatmap")
     out = {
         "subnets": np.asarray(cfg.subnets),
         "keep_probs": xis,
@@ -130,6 +129,7 @@ def run(cfg: Config) -> dict[str, np.ndarray]:
         "dead_fraction_final": dead[..., -1],
     }
     if cfg.protocol == "official":
+        stop = _masked_data.official_stop(loss[0], "heatmap")
         error[0] = stop.error
         dead_at_stop = np.take_along_axis(dead[0], stop.round[..., None] - 1, axis=-1)[..., 0]
         out.update(stop_round=stop.round, stopped=stop.stopped, dead_at_stop=dead_at_stop)
@@ -239,9 +239,8 @@ def summary(results: dict, cfg: Config) -> str:
             lines.append(f"  {k:5d} " + " ".join(f"{v:8.3g}" for v in row))
     if "stop_round" in results:
         lines.append(
-            f"official rule: mean stopping round {results['stop_round'].mean():.1f}, "
-            f"{(~results['stopped']).mean():.0%} of runs not stopped within {cfg.num_rounds}; "
-            f"dead fraction at the stop {results['dead_at_stop'].mean():.1%} vs "
+            f"{_masked_data.stop_summary(results, cfg.num_rounds)}; dead fraction at the stop "
+            f"{results['dead_at_stop'].mean():.1%} vs "
             f"{results['dead_fraction_final'][0].mean():.1%} after all rounds"
         )
     return "\n".join(lines)

@@ -194,10 +194,7 @@ def summary(results: dict, cfg: Config) -> str:
     for width, row in zip(cfg.widths, error):
         lines.append(f"{width:5d} | " + " | ".join(f"{v:.4g}" for v in row))
     if "stop_round" in results:
-        lines.append(
-            f"official rule: mean stopping round {results['stop_round'].mean():.1f}, "
-            f"{(~results['stopped']).mean():.0%} of runs not stopped within {cfg.num_rounds}"
-        )
+        lines.append(_masked_data.stop_summary(results, cfg.num_rounds))
     return "converged error (mean over seeds)\n" + "\n".join(lines)
 
 
