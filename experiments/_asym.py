@@ -22,9 +22,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import jaxntk
-from experiments import _cli, _official
-from experiments._cli import Claim
 from jaxntk import plotting, prune, scaling
+
+from . import _cli, _official
+from ._cli import Claim
 
 # (gamma, alpha) of the paper's four configurations (Zipf lam~ for gamma < 1).
 PAPER_GAMMAS = ((1.0, 0.0), (0.5, 0.7), (0.2, 0.5), (0.0, 0.4))
@@ -314,7 +315,7 @@ def pipeline(cfg, d: dict) -> dict[str, np.ndarray]:
     transfer split, once on the official features (with their sqrt(lam) factor) and once
     standardised (keys ``transfer_*`` and ``transfer_*_std``).
     """
-    from experiments._cli import seed_keys
+    from ._cli import seed_keys
 
     _, keys = seed_keys(cfg)
     gd_cfg = jaxntk.GDConfig(

@@ -36,8 +36,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxntk
-from experiments import _cli
 from jaxntk.data import cifar, images, unit_norm_regression
+
+from . import _cli
 
 DATA = ("fashion_mnist", "gaussian")
 FASHION_ROWS = 10_000  # the test images, as the official file holds the 10,000 CIFAR test images

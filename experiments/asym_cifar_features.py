@@ -40,7 +40,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from experiments import _asym, _cli, _official  # noqa: E402
+from . import _asym, _cli, _official  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)

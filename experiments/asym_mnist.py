@@ -47,8 +47,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from experiments import _asym, _cli, _official  # noqa: E402
 from jaxntk import data as jdata  # noqa: E402
+
+from . import _asym, _cli, _official  # noqa: E402
 
 PREFERENCE = ("fashion_mnist", "mnist", "digits")
 

@@ -58,8 +58,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from experiments import _asym, _cli, _official  # noqa: E402
 from jaxntk import data as jdata  # noqa: E402
+
+from . import _asym, _cli, _official  # noqa: E402
 
 COLUMNS = 6  # two rows per data set: training panels, then pruning and transfer
 

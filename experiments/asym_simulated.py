@@ -49,9 +49,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import jaxntk  # noqa: E402
-from experiments import _asym, _cli, _official  # noqa: E402
 from jaxntk import ntk  # noqa: E402
 from jaxntk.data import sphere_sin  # noqa: E402
+
+from . import _asym, _cli, _official  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)

@@ -38,9 +38,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import jaxntk  # noqa: E402
-from experiments import _asym, _cli  # noqa: E402
 from jaxntk import data as jdata  # noqa: E402
 from jaxntk import plotting, prune  # noqa: E402
+
+from . import _asym, _cli  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)

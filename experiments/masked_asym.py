@@ -42,8 +42,9 @@ import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 import jaxntk  # noqa: E402
-from experiments import _asym, _cli, asym_simulated  # noqa: E402
 from jaxntk import plotting, presets  # noqa: E402
+
+from . import _asym, _cli, asym_simulated  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)

@@ -37,9 +37,10 @@ import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 import jaxntk  # noqa: E402
-from experiments import _cli  # noqa: E402
 from jaxntk import plotting, presets  # noqa: E402
 from jaxntk.data import unit_norm_regression  # noqa: E402
+
+from . import _cli  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)

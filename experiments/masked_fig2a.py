@@ -49,8 +49,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from experiments import _cli, _masked_data  # noqa: E402
 from jaxntk import plotting  # noqa: E402
+
+from . import _cli, _masked_data  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)

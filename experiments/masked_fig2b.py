@@ -48,7 +48,7 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from experiments import _cli, _masked_data  # noqa: E402
+from . import _cli, _masked_data  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)

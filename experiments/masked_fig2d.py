@@ -48,8 +48,9 @@ from matplotlib.ticker import NullLocator  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 import jaxntk  # noqa: E402
-from experiments import _cli, _masked_data  # noqa: E402
 from jaxntk import presets  # noqa: E402
+
+from . import _cli, _masked_data  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)

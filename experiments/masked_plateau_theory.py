@@ -54,8 +54,9 @@ from matplotlib.ticker import NullLocator  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 import jaxntk  # noqa: E402
-from experiments import _cli, _masked_data  # noqa: E402
 from jaxntk import _validate  # noqa: E402
+
+from . import _cli, _masked_data  # noqa: E402
 
 KERNELS = ("infinite", "empirical")
 

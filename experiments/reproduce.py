@@ -94,7 +94,7 @@ def run_experiment(
     row = Row(name)
     start = time.perf_counter()
     try:
-        module = importlib.import_module(f"experiments.{name}")
+        module = importlib.import_module(f".{name}", __package__)
         row.summary = first_paragraph(module.__doc__)
         script = getattr(module, "SCRIPT", None)
         if script is None:
@@ -129,7 +129,7 @@ def run_experiment(
 
 
 def _run_script(script, cfg, outdir: Path, resume=False, checkpoint_every=None) -> dict:
-    from experiments import _cli
+    from . import _cli
 
     return _cli.execute(
         script, cfg, outdir, verbose=False, resume=resume, checkpoint_every=checkpoint_every

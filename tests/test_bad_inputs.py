@@ -235,7 +235,7 @@ CLI_CASES = [
 @pytest.mark.experiments
 @pytest.mark.parametrize(("name", "args", "message"), CLI_CASES, ids=[c[0] for c in CLI_CASES])
 def test_bad_cli_values_exit_with_the_message_and_write_nothing(tmp_path, name, args, message):
-    from experiments import masked_demo
+    from jaxntk.experiments import masked_demo
 
     outdir = tmp_path / "out"
     with pytest.raises(SystemExit) as info:
@@ -290,7 +290,7 @@ def _a_file(tmp_path):
     ("name", "args", "message"), CLI_FLAG_CASES, ids=[c[0] for c in CLI_FLAG_CASES]
 )
 def test_bad_cli_flags_are_refused_before_any_work(tmp_path, capsys, name, args, message):
-    from experiments import masked_demo
+    from jaxntk.experiments import masked_demo
 
     argv = ["--preset", "smoke", *args(tmp_path)]
     with pytest.raises(SystemExit) as info:
@@ -302,7 +302,7 @@ def test_bad_cli_flags_are_refused_before_any_work(tmp_path, capsys, name, args,
 
 @pytest.mark.experiments
 def test_unknown_dataset_and_loss_names_on_the_cli(tmp_path):
-    from experiments import asym_mnist, asym_simulated, masked_fig2b
+    from jaxntk.experiments import asym_mnist, asym_simulated, masked_fig2b
 
     with pytest.raises(SystemExit, match=r"unknown data set 'nope'; choose one of"):
         asym_mnist.main(["--preset", "smoke", "--dataset", "nope", "--outdir", str(tmp_path / "a")])
@@ -322,7 +322,7 @@ def test_unknown_dataset_and_loss_names_on_the_cli(tmp_path):
 
 @pytest.mark.experiments
 def test_resume_from_a_checkpoint_of_another_config_is_refused(tmp_path):
-    from experiments import _cli, masked_demo
+    from jaxntk.experiments import _cli, masked_demo
 
     cfg = masked_demo.PRESETS["smoke"]
     stages = _cli.Stages(

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from experiments import masked_demo
+from jaxntk.experiments import masked_demo
 
 # Scripts, notebooks and the report use only the public API that the rest of the suite checks
 # in both environments; they run in the default environment only (see the Makefile).

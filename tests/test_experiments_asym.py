@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from experiments import (
+from jaxntk.experiments import (
     _asym,
     _cli,
     asym_cifar_features,

@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 
-from experiments import (
+from jaxntk.experiments import (
     _cli,
     _masked_data,
     masked_fig2a,

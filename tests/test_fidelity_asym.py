@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from experiments import (
+from jaxntk import data
+from jaxntk.data import images, uci
+from jaxntk.experiments import (
     _asym,
     _cli,
     _official,
@@ -24,8 +26,6 @@ from experiments import (
     asym_teacher,
     asym_width_scaling,
 )
-from jaxntk import data
-from jaxntk.data import images, uci
 
 CLOSED_PORT_URL = "http://127.0.0.1:9/"  # the discard port: connection refused, no network used
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import jaxntk
-from experiments import _masked_data, masked_fig2a, masked_fig2b, masked_fig2c, masked_fig2d
 from jaxntk.data import idx
+from jaxntk.experiments import _masked_data, masked_fig2a, masked_fig2b, masked_fig2c, masked_fig2d
 
 from helpers import regression_data
 
@@ -195,7 +195,7 @@ def test_official_learning_rates():
 
 
 def test_the_theory_protocol_is_not_offered_where_no_official_figure_exists():
-    from experiments import masked_plateau_theory
+    from jaxntk.experiments import masked_plateau_theory
 
     cfg = dataclasses.replace(masked_plateau_theory.PRESETS["smoke"], protocol="official")
     with pytest.raises(ValueError, match="--protocol theory"):

@@ -261,7 +261,7 @@ def test_gd_below_the_bound_converges_and_above_it_grows():
 
 _KILLED = """
 import os, signal, sys
-from experiments import _cli, masked_demo
+from jaxntk.experiments import _cli, masked_demo
 real = _cli.Stages._save
 def save_then_die(self, *args, **kwargs):
     real(self, *args, **kwargs)
@@ -274,7 +274,7 @@ DEMO = ["--preset", "smoke", "--num_rounds", "3", "--num_seeds", "1"]
 
 @pytest.mark.experiments
 def test_killed_experiment_resumes_to_the_same_results_npz_byte_for_byte(tmp_path):
-    from experiments import _cli
+    from jaxntk.experiments import _cli
 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     demo = [sys.executable, "-m", "experiments.masked_demo", *DEMO]
@@ -296,7 +296,7 @@ def test_killed_experiment_resumes_to_the_same_results_npz_byte_for_byte(tmp_pat
 
 @pytest.mark.experiments
 def test_a_finished_result_is_not_overwritten_without_overwrite(tmp_path, capsys):
-    from experiments import _cli, masked_demo
+    from jaxntk.experiments import _cli, masked_demo
 
     for name in _cli.OUTPUT_FILES:
         (tmp_path / name).write_text(f"finished {name}")
@@ -312,7 +312,7 @@ def test_a_finished_result_is_not_overwritten_without_overwrite(tmp_path, capsys
 @pytest.mark.experiments
 def test_gd_stages_checkpoint_every_n_steps_and_resume_bitwise(tmp_path, monkeypatch):
     """``--checkpoint-every``: the asymmetric scripts save a GD stage's progress every N steps."""
-    from experiments import _cli, asym_simulated
+    from jaxntk.experiments import _cli, asym_simulated
 
     script, cfg = asym_simulated.SCRIPT, asym_simulated.PRESETS["smoke"]
     _cli.execute(script, cfg, tmp_path / "whole", verbose=False, checkpoint_every=100)
