@@ -147,62 +147,40 @@ def train_configs(
 
 
 def _train_in_chunks(params0, arrays, scale, gd_cfg, every: int):
-    """``train``'s vmapped GD run in chunks of ``every`` steps, each saved as the stage's progress
-    (``_cli.save_progress``); a resumed stage continues from the last one."""
+    """``train``'s vmapped GD run through ``jaxntk.runner`` in chunks of ``every`` steps, each
+    saved as the stage's progress (``_cli.progress``); a resumed stage continues from the last."""
     if every % gd_cfg.log_every:
         raise ValueError(
             f"--checkpoint-every {every} must be a multiple of log_every={gd_cfg.log_every} "
             "(a checkpoint holds whole logs); round it"
         )
     x, y, xt, yt = (arrays[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+    data = {"node_scale": scale, "x_test": xt, "y_test": yt}
 
     @jax.jit
-    def start(params0, scale):
-        def one(p):
-            return jaxntk.gd.start(p, x, y, gd_cfg, node_scale=scale, x_test=xt, y_test=yt)
-
-        return jax.vmap(one)(params0)
+    def start(params0):
+        return jax.vmap(lambda p: jaxntk.gd.start(p, x, y, gd_cfg, **data))(params0)
 
     @functools.partial(jax.jit, static_argnames="num_logs")
-    def advance(params0, scale, carry, first_log, num_logs):
+    def advance(params0, carry, first_log, num_logs):
         def one(p, c):
-            return jaxntk.gd.advance(p, x, y, gd_cfg, c, first_log, num_logs, node_scale=scale,
-                                     x_test=xt, y_test=yt)  # fmt: skip
+            return jaxntk.gd.advance(p, x, y, gd_cfg, c, first_log, num_logs, **data)
 
         return jax.vmap(one)(params0, carry)
 
-    @jax.jit
-    def finish(params0, scale, raw):
-        return jax.vmap(lambda p, h: jaxntk.gd.finish(p, x, gd_cfg, h, node_scale=scale))(
-            params0, raw
-        )
-
-    carry_shape, log_shape = jax.eval_shape(start, params0, scale)
-    treedef = jax.tree_util.tree_structure(carry_shape)
-    fields = [f for f in jaxntk.GDHistory._fields if getattr(log_shape, f) is not None]
-    saved = _cli.load_progress()
-    if saved is None:
-        carry, first = start(params0, scale)
-        raw = {f: np.asarray(getattr(first, f))[:, None] for f in fields}  # (R, logs, ...)
-        done = 1
-    else:
-        tree, done = saved
-        leaves = [tree["carry"][str(i)] for i in range(treedef.num_leaves)]
-        carry = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(v) for v in leaves])
-        raw = tree["history"]
-    logs_per_chunk = every // gd_cfg.log_every
-    while done < gd_cfg.num_logs:
-        size = min(logs_per_chunk, gd_cfg.num_logs - done)
-        carry, rest = advance(params0, scale, carry, done, size)
-        raw = {f: np.concatenate([raw[f], np.asarray(getattr(rest, f))], axis=1) for f in fields}
-        done += size
-        leaves = jax.tree_util.tree_leaves(carry)
-        _cli.save_progress(
-            {"carry": {str(i): v for i, v in enumerate(leaves)}, "history": raw}, done
-        )
-    history = jaxntk.GDHistory(**{f: (jnp.asarray(raw[f]) if f in raw else None)
-                                  for f in jaxntk.GDHistory._fields})  # fmt: skip
-    return {**params0, "w": carry[0]}, finish(params0, scale, history)
+    carry, first = start(params0)
+    carry, logs = jaxntk.runner.run(
+        lambda c, done, size: advance(params0, c, done + 1, size),  # log 0 is ``first``
+        carry, gd_cfg.num_logs - 1, every=every // gd_cfg.log_every, log_axis=1,
+        **(_cli.progress() or {}),
+    )  # fmt: skip
+    raw = jax.tree_util.tree_map(
+        lambda a, b: jnp.concatenate([a[:, None], jnp.asarray(b, a.dtype)], axis=1), first, logs
+    )
+    history = jax.vmap(lambda p, h: jaxntk.gd.finish(p, x, gd_cfg, h, node_scale=scale))(
+        params0, raw
+    )
+    return {**params0, "w": carry[0]}, history
 
 
 def top_node_movement(node_movement):

@@ -299,16 +299,12 @@ class Stages:
     def _save(self, path: Path, value: dict, meta: dict | None = None) -> None:
         checkpoint.save(path, value, {**self.fingerprint, **(meta or {})})
 
-    def load_progress(self):
-        """``(tree, done)`` saved by ``save_progress`` in the current stage, or None."""
-        if self.current is None or not (self.resume and self.current.exists()):
+    def progress(self) -> dict | None:
+        """``jaxntk.runner.run`` keywords that checkpoint the current stage's progress, or None."""
+        if self.current is None or self.checkpoint_every is None:
             return None
-        tree, meta = checkpoint.load(self.current, self.fingerprint)
-        return tree, meta["done"]
-
-    def save_progress(self, tree: dict, done: int) -> None:
-        if self.current is not None:
-            self._save(self.current, _numpy_tree(tree), {"done": done})
+        return {"checkpoint": self.current, "fingerprint": self.fingerprint,
+                "resume": self.resume}  # fmt: skip
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -331,17 +327,11 @@ def checkpoint_every() -> int | None:
     return None if active is None else active.checkpoint_every
 
 
-def load_progress():
-    """Inside a stage: ``(tree, done)`` of its last progress checkpoint when resuming, or None."""
+def progress() -> dict | None:
+    """Inside a stage run with ``--checkpoint-every``: the ``jaxntk.runner.run`` keywords
+    (checkpoint, fingerprint, resume) that save its progress in one file; None elsewhere."""
     active = _ACTIVE.get()
-    return None if active is None else active.load_progress()
-
-
-def save_progress(tree: dict, done: int) -> None:
-    """Inside a stage: checkpoint its partial state (one file, replaced atomically each time)."""
-    active = _ACTIVE.get()
-    if active is not None:
-        active.save_progress(tree, done)
+    return None if active is None else active.progress()
 
 
 def fingerprint(script: Script, cfg, checkpoint_every=None) -> dict:
@@ -445,7 +435,10 @@ def main(script: Script, argv=None) -> int:
     except (ValueError, FloatingPointError) as err:
         if not _ours(err):
             raise
-        raise SystemExit(f"python -m experiments.{script.name}: error: {err}") from None
+        message = str(err)
+        if isinstance(err, checkpoint.CheckpointError):  # the library speaks of resume=False
+            message += "; from the command line: --overwrite starts again, or choose a new --outdir"
+        raise SystemExit(f"python -m experiments.{script.name}: error: {message}") from None
     return 0
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the leaves of (state, logs) by position (jaxntk.runner)
 _META = "__meta__"
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the zip epoch: equal arrays give equal bytes
 
@@ -185,7 +185,7 @@ def load(path, expected: dict | None = None) -> tuple[dict, dict]:
         written by a run with another fingerprint (the message names the first differing field).
     """
     path = Path(path)
-    fix = f"delete {path} (or pass --overwrite, or choose a new --outdir) to start again"
+    fix = f"delete {path}, or call again with resume=False (it overwrites the file), to start again"
     try:
         with np.load(path, allow_pickle=False) as archive:
             flat = {name: archive[name] for name in archive.files}

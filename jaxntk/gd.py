@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 from typing import NamedTuple
 
 import jax
@@ -26,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxntk import _validate, divergence, losses, ntk
+from jaxntk import _validate, divergence, losses, metrics, ntk, runner, steps
 from jaxntk import checkpoint as checkpoint_io
 from jaxntk.model import apply
 
@@ -114,14 +113,9 @@ class _Structure(NamedTuple):
     record_ntk: bool
 
 
-def mse(pred, y):
-    """The risk of the paper's figures: mean((f - y)^2) over rows and outputs."""
-    return jnp.mean((pred - y) ** 2)
-
-
-def accuracy(pred, y):
-    """Fraction of rows whose argmax output is the argmax target (one-hot classification)."""
-    return jnp.mean(jnp.argmax(pred, axis=-1) == jnp.argmax(y, axis=-1))
+# The figures' risk and accuracy live in jaxntk.metrics; these names stay for existing callers.
+mse = metrics.risk
+accuracy = metrics.accuracy
 
 
 def check_node_scale(params, node_scale) -> None:
@@ -210,13 +204,8 @@ def train_gd(
             f"checkpoint_every={every} must be a multiple of log_every={cfg.log_every} "
             "(a checkpoint holds whole logs); round it"
         )
-    structure = _Structure(cfg.num_logs, cfg.log_every, cfg.loss, points, cfg.record_ntk)
-    lr = jnp.asarray(cfg.lr, params["w"].dtype)
-    data = (params, x, y, node_scale, x_test, y_test, lr)
-    if checkpoint is None:
-        params_out, history = _train_gd(*data, cfg.momentum, structure)
-        raw = None
-    else:
+    fingerprint = None
+    if checkpoint is not None:
         fingerprint = {
             "kind": "train_gd",
             "config": dataclasses.asdict(cfg),
@@ -224,80 +213,65 @@ def train_gd(
                 params, x=x, y=y, node_scale=node_scale, x_test=x_test, y_test=y_test
             ),
         }
-        logs_per_chunk = (every or cfg.num_steps) // cfg.log_every
-        w, raw = _run_in_chunks(
-            data, cfg, structure, logs_per_chunk, checkpoint, fingerprint, resume, factor
+    data = {"node_scale": node_scale, "x_test": x_test, "y_test": y_test}
+    carry, first = start(params, x, y, cfg, **data)
+
+    def advance(carry, done, size):  # log 0 is ``first``: chunk logs are numbered from 1
+        return _advance(params, x, y, cfg, carry, done + 1, size, **data)
+
+    def history_of(logs) -> GDHistory:
+        joined = jax.tree_util.tree_map(
+            lambda a, b: jnp.concatenate([a[None], jnp.asarray(b, a.dtype)]), first, logs
         )
-        params_out = {**params, "w": w}
-        history = _finish(params, x, node_scale, _history_of(raw), structure)
-    if factor is not None and not divergence.is_traced(history.train_risk):
-        _check_divergence(history, factor, cfg, params, x, node_scale)
-    return params_out, history
+        return finish(params, x, cfg, joined, node_scale=node_scale)
+
+    def check(logs):
+        risk = np.concatenate([np.asarray(first.train_risk)[None], np.asarray(logs.train_risk)])
+        _check_divergence(risk, lambda: history_of(logs), factor, cfg, params, x, node_scale)
+
+    carry, logs = runner.run(
+        advance, carry, cfg.num_logs - 1,
+        every=None if every is None else every // cfg.log_every, checkpoint=checkpoint,
+        fingerprint=fingerprint, resume=resume, check=None if factor is None else check,
+    )  # fmt: skip
+    return {**params, "w": carry[0]}, history_of(logs)
 
 
-def _check_divergence(history: GDHistory, factor, cfg, params, x, node_scale) -> None:
-    risk = np.asarray(history.train_risk)
+def _check_divergence(risk, history, factor, cfg, params, x, node_scale) -> None:
+    """``divergence.check`` on the logged training risk; ``history()`` is built only on failure."""
 
     def cut(i):
-        return jax.tree_util.tree_map(lambda a: a[: i + 1], history)
+        return jax.tree_util.tree_map(lambda a: a[: i + 1], history())
 
+    steps_logged = cfg.log_every * np.arange(risk.shape[0])
     divergence.check(
-        risk, np.asarray(history.step), what="train_gd", unit="step", lr=cfg.lr,
+        risk, steps_logged, what="train_gd", unit="step", lr=cfg.lr,
         divergence_factor=factor, cut=cut, params=params, x=x, loss=cfg.loss,
         node_scale=node_scale, quantity="training risk mean((f-y)^2)",
     )  # fmt: skip
 
 
-def _history_of(raw: dict) -> GDHistory:
-    return GDHistory(**{f: (jnp.asarray(raw[f]) if f in raw else None) for f in GDHistory._fields})
+class _Structure(NamedTuple):
+    log_every: int
+    loss: str
+    ntk_points: int
+    record_ntk: bool
+    momentum: float
 
 
-def _run_in_chunks(data, cfg, structure, logs_per_chunk, path, fingerprint, resume, factor):
-    """GD in chunks of ``logs_per_chunk`` logs with a checkpoint after each; see ``train_gd``."""
-    params, x, y, node_scale, x_test, y_test, lr = data
-    w0 = params["w"]
-    opt_state = _optimizer(lr, cfg.momentum).init(w0)
-    leaves, treedef = jax.tree_util.tree_flatten(opt_state)
-    if resume and os.path.exists(path):
-        tree, meta = checkpoint_io.load(path, fingerprint)
-        done, raw = meta["logs_done"], tree["history"]
-        w = jnp.asarray(tree["w"], w0.dtype)
-        opt = tree.get("opt_state", {})
-        opt_state = jax.tree_util.tree_unflatten(
-            treedef, [jnp.asarray(opt[str(i)], leaf.dtype) for i, leaf in enumerate(leaves)]
-        )
-    else:
-        first = _gd_first(*data, cfg.momentum, structure)
-        raw = {k: np.asarray(v)[None] for k, v in first._asdict().items() if v is not None}
-        done, w = 1, w0
-    while done < structure.num_logs:
-        size = min(logs_per_chunk, structure.num_logs - done)
-        (w, opt_state), rest = _gd_logs(*data, (w, opt_state), done, cfg.momentum, structure, size)
-        rest = {k: np.asarray(v) for k, v in rest._asdict().items() if v is not None}
-        raw = {k: np.concatenate([raw[k], rest[k]]) for k in raw}
-        done += size
-        if factor is not None:  # before saving: a diverged state is never checkpointed
-            partial = _history_of(raw)._replace(ntk=None)
-            _check_divergence(partial, factor, cfg, params, x, node_scale)
-        state = {
-            "w": w,
-            "opt_state": {
-                str(i): leaf for i, leaf in enumerate(jax.tree_util.tree_leaves(opt_state))
-            },
-            "history": raw,
-        }
-        checkpoint_io.save(path, state, {**fingerprint, "logs_done": done})
-    return w, raw
+def _structure(cfg: GDConfig, n: int) -> _Structure:
+    points = n if cfg.ntk_points is None else cfg.ntk_points
+    return _Structure(cfg.log_every, cfg.loss, points, cfg.record_ntk, cfg.momentum)
 
 
 def _optimizer(lr, momentum):
     return optax.sgd(lr, momentum=momentum or None)
 
 
-def _parts(params, x, y, node_scale, x_test, y_test, lr, momentum, structure: _Structure):
+def _parts(params, x, y, node_scale, x_test, y_test, lr, structure: _Structure):
     """The optimizer, the diagnostics at a log and one log's worth of GD steps (a scan body)."""
     loss_fn = losses.get(structure.loss)
-    optimizer = _optimizer(lr, momentum)
+    optimizer = _optimizer(lr, structure.momentum)
     x_ntk = x[: structure.ntk_points]
     classify = y.shape[1] > 1
     w0 = params["w"]
@@ -313,82 +287,62 @@ def _parts(params, x, y, node_scale, x_test, y_test, lr, momentum, structure: _S
         test_pred = None if x_test is None else predict(w, x_test)
         return GDHistory(
             step=step,
-            train_risk=mse(pred, y),
-            test_risk=None if x_test is None else mse(test_pred, y_test),
-            train_acc=accuracy(pred, y) if classify else None,
-            test_acc=accuracy(test_pred, y_test) if classify and x_test is not None else None,
+            train_risk=metrics.risk(pred, y),
+            test_risk=None if x_test is None else metrics.risk(test_pred, y_test),
+            train_acc=metrics.accuracy(pred, y) if classify else None,
+            test_acc=(
+                metrics.accuracy(test_pred, y_test) if classify and x_test is not None else None
+            ),
             ntk_min_eig=None,
             ntk_change=None,
-            node_movement=jnp.linalg.norm(w - w0, axis=1),
+            node_movement=metrics.node_movement(w, w0),
             ntk=ntk.closed_form({**params, "w": w}, x_ntk, node_scale=node_scale),
         )
 
-    def gd_step(carry, _):
-        w, opt_state = carry
-        grad = jax.grad(lambda w_: loss_fn(predict(w_, x), y))(w)
-        updates, opt_state = optimizer.update(grad, opt_state, w)
-        return (optax.apply_updates(w, updates), opt_state), None
-
     def chunk(carry, log_index):
-        carry, _ = jax.lax.scan(gd_step, carry, None, length=structure.log_every)
-        return carry, diagnostics(carry[0], log_index * structure.log_every)
+        w, opt_state = carry
+        descent = steps.descend(
+            lambda v: loss_fn(predict(v, x), y), w, optimizer, structure.log_every,
+            opt_state=opt_state,
+        )  # fmt: skip
+        return (descent.params, descent.opt_state), diagnostics(
+            descent.params, log_index * structure.log_every
+        )
 
     return optimizer, diagnostics, chunk
 
 
-def _finish(params, x, node_scale, history: GDHistory, structure: _Structure) -> GDHistory:
-    """NTG spectra of the logged NTGs (one batched eigvalsh after the loop)."""
-    theta0 = ntk.closed_form(params, x[: structure.ntk_points], node_scale=node_scale)
-    thetas = history.ntk
-    eigenvalues = jnp.linalg.eigvalsh(0.5 * (thetas + jnp.swapaxes(thetas, -1, -2)))
-    change = thetas - theta0[None]
-    change_eigenvalues = jnp.linalg.eigvalsh(0.5 * (change + jnp.swapaxes(change, -1, -2)))
-    return history._replace(
-        ntk_min_eig=eigenvalues[:, 0],
-        ntk_change=jnp.max(jnp.abs(change_eigenvalues), axis=-1),  # ||.||_2 of a symmetric matrix
-        ntk=thetas if structure.record_ntk else None,
-    )
+# ``train_gd`` in pure, vmappable pieces — what it runs itself (through ``jaxntk.runner``) and what
+# callers that batch runs use (the experiments vmap them over seeds): start -> advance ... ->
+# finish. No input checks here: ``check_inputs`` (or one ``train_gd`` call) does them.
 
 
-@functools.partial(jax.jit, static_argnames=("momentum", "structure"))
-def _train_gd(params, x, y, node_scale, x_test, y_test, lr, momentum, structure: _Structure):
-    optimizer, diagnostics, chunk = _parts(
-        params, x, y, node_scale, x_test, y_test, lr, momentum, structure
-    )
+@functools.partial(jax.jit, static_argnames=("structure",))
+def _start(params, x, y, node_scale, x_test, y_test, lr, structure):
+    optimizer, diagnostics, _ = _parts(params, x, y, node_scale, x_test, y_test, lr, structure)
     w0 = params["w"]
-    first = diagnostics(w0, jnp.asarray(0))
-    (w, _), rest = jax.lax.scan(chunk, (w0, optimizer.init(w0)), jnp.arange(1, structure.num_logs))
-    history = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, rest)
-    return {**params, "w": w}, _finish(params, x, node_scale, history, structure)
+    return (w0, optimizer.init(w0)), diagnostics(w0, jnp.asarray(0))
 
 
-@functools.partial(jax.jit, static_argnames=("momentum", "structure"))
-def _gd_first(params, x, y, node_scale, x_test, y_test, lr, momentum, structure: _Structure):
-    """The diagnostics at step 0 (a checkpointed run's first log)."""
-    _, diagnostics, _ = _parts(params, x, y, node_scale, x_test, y_test, lr, momentum, structure)
-    return diagnostics(params["w"], jnp.asarray(0))
-
-
-def _logs(params, x, y, node_scale, x_test, y_test, lr, carry, first_log, momentum, structure,
-          num_logs):  # fmt: skip
-    """``num_logs`` logs of GD from ``carry`` = (w, opt_state), the first numbered first_log."""
-    _, _, chunk = _parts(params, x, y, node_scale, x_test, y_test, lr, momentum, structure)
+@functools.partial(jax.jit, static_argnames=("structure", "num_logs"))
+def _logs(params, x, y, node_scale, x_test, y_test, lr, carry, first_log, structure, num_logs):
+    _, _, chunk = _parts(params, x, y, node_scale, x_test, y_test, lr, structure)
     log_index = jnp.arange(num_logs) + jnp.asarray(first_log, jnp.arange(1).dtype)
     return jax.lax.scan(chunk, carry, log_index)
 
 
-_gd_logs = jax.jit(_logs, static_argnames=("momentum", "structure", "num_logs"))
+@functools.partial(jax.jit, static_argnames=("structure",))
+def _finish(params, x, node_scale, history: GDHistory, structure: _Structure) -> GDHistory:
+    theta0 = ntk.closed_form(params, x[: structure.ntk_points], node_scale=node_scale)
+    return history._replace(
+        ntk_min_eig=metrics.ntg_min_eig(history.ntk),
+        ntk_change=metrics.ntg_change(history.ntk, theta0),
+        ntk=history.ntk if structure.record_ntk else None,
+    )
 
 
-# ``train_gd`` cut into pure, vmappable pieces, for callers that batch runs and checkpoint them
-# themselves (the experiments vmap over seeds): start -> advance ... advance -> finish equals
-# ``train_gd`` (bitwise on CPU as measured, by construction the same scan body). No input checks
-# here: ``check_inputs`` (or one ``train_gd`` call) does them.
-
-
-def _structure(cfg: GDConfig, n: int) -> _Structure:
-    points = n if cfg.ntk_points is None else cfg.ntk_points
-    return _Structure(cfg.num_logs, cfg.log_every, cfg.loss, points, cfg.record_ntk)
+def _lr(cfg: GDConfig, params):
+    return jnp.asarray(cfg.lr, params["w"].dtype)
 
 
 def start(params, x, y, cfg: GDConfig, *, node_scale=None, x_test=None, y_test=None):
@@ -397,13 +351,15 @@ def start(params, x, y, cfg: GDConfig, *, node_scale=None, x_test=None, y_test=N
     A raw log is a ``GDHistory`` whose ``ntk`` holds the NTG and whose spectra are still None
     (``finish`` takes them).
     """
-    lr = jnp.asarray(cfg.lr, params["w"].dtype)
     structure = _structure(cfg, x.shape[0])
-    optimizer, diagnostics, _ = _parts(
-        params, x, y, node_scale, x_test, y_test, lr, cfg.momentum, structure
-    )
-    w0 = params["w"]
-    return (w0, optimizer.init(w0)), diagnostics(w0, jnp.asarray(0))
+    return _start(params, x, y, node_scale, x_test, y_test, _lr(cfg, params), structure)
+
+
+def _advance(params, x, y, cfg, carry, first_log, num_logs, *, node_scale=None, x_test=None,
+             y_test=None):  # fmt: skip
+    structure = _structure(cfg, x.shape[0])
+    return _logs(params, x, y, node_scale, x_test, y_test, _lr(cfg, params), carry, first_log,
+                 structure, num_logs)  # fmt: skip
 
 
 def advance(params, x, y, cfg: GDConfig, carry, first_log, num_logs: int, *, node_scale=None,
@@ -412,10 +368,8 @@ def advance(params, x, y, cfg: GDConfig, carry, first_log, num_logs: int, *, nod
 
     Returns ``(carry, logs)``, logs a raw ``GDHistory`` with a leading (num_logs,) axis.
     """
-    lr = jnp.asarray(cfg.lr, params["w"].dtype)
-    structure = _structure(cfg, x.shape[0])
-    return _logs(params, x, y, node_scale, x_test, y_test, lr, carry, first_log, cfg.momentum,
-                 structure, num_logs)  # fmt: skip
+    return _advance(params, x, y, cfg, carry, first_log, num_logs, node_scale=node_scale,
+                    x_test=x_test, y_test=y_test)  # fmt: skip
 
 
 def finish(params, x, cfg: GDConfig, history: GDHistory, *, node_scale=None) -> GDHistory:

@@ -73,12 +73,41 @@ class ShallowReLU(nn.Module):
         w = self.param(
             "w", nn.initializers.normal(stddev=self.init_std), (self.width, x.shape[-1]), x.dtype
         )
+        params = {"w": w, "a": a, "out_scale": out_scale}
         if in_scale is not None:
-            x = x * in_scale
-        hidden = jax.nn.relu(x @ w.T)  # (..., width); relu'(0) = 0, so zeroed nodes stay dead
-        if node_scale is not None:
-            a = node_scale[:, None] * a  # scale the (width, C) signs: cheaper than the activations
-        return out_scale * (hidden @ a)
+            params["in_scale"] = in_scale
+        return readout(preactivations(params, x), output_weights(params, node_scale))
+
+
+# The forward pass in three pieces, shared by ``apply``, pruning, transfer and every round path of
+# masked training (which steps in pre-activation space): f = readout(preactivations, out weights).
+
+
+def preactivations(params: dict, x):
+    """Z = (in_scale x) W^T: (..., width) pre-activations (a dict without "in_scale": 1)."""
+    in_scale = params.get("in_scale")
+    if in_scale is not None:
+        x = x * in_scale
+    return x @ params["w"].T
+
+
+def output_weights(params: dict, node_scale=None):
+    """(width, C) weights of the linear readout: out_scale * s_j * a_j (s = 1 without a scale).
+
+    Scaling the (width, C) signs is cheaper than scaling the (n, width) activations.
+    """
+    a = params["a"] if node_scale is None else node_scale[:, None] * params["a"]
+    return params["out_scale"] * a
+
+
+def readout(pre, out_weights):
+    """relu(Z) @ out_weights; relu'(0) = 0, so a zeroed node stays dead."""
+    return jax.nn.relu(pre) @ out_weights
+
+
+def features(params: dict, x):
+    """relu((in_scale x) W^T): (..., width) hidden features, before any node scale."""
+    return jax.nn.relu(preactivations(params, x))
 
 
 def init_params(

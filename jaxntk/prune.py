@@ -19,7 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxntk.gd import accuracy, check_inputs
+from jaxntk import metrics, model
+from jaxntk.gd import check_inputs
 
 
 class PruneCurve(NamedTuple):
@@ -38,10 +39,7 @@ class PruneCurve(NamedTuple):
     test_acc: jax.Array | None
 
 
-def importance(params, node_scale=None):
-    """(width,) sum_c (s_j a_cj)^2: lam_j times sum_c a_cj^2 (C lam_j for +-1 signs)."""
-    scale = 1.0 if node_scale is None else node_scale[:, None]
-    return jnp.sum((scale * params["a"]) ** 2, axis=1)
+importance = metrics.importance  # (width,) sum_c (s_j a_cj)^2, see jaxntk.metrics
 
 
 def order(params, node_scale=None, *, key=None, descending: bool = False):
@@ -56,20 +54,14 @@ def order(params, node_scale=None, *, key=None, descending: bool = False):
     return perm[jnp.argsort(keyed)]  # jnp.argsort is stable by default
 
 
-def _hidden(params, x):
-    in_scale = params.get("in_scale")
-    x = x if in_scale is None else x * in_scale
-    return jax.nn.relu(x @ params["w"].T)
-
-
 def outputs_after_pruning(params, x, counts, node_scale=None, *, key=None):
     """(len(counts), n, C) outputs with the ``counts[i]`` least important nodes removed."""
     counts = jnp.asarray(counts)
     scale = jnp.ones(params["w"].shape[0], params["w"].dtype) if node_scale is None else node_scale
     rank = jnp.argsort(order(params, node_scale, key=key))  # node j's place in the order
     kept = (rank[None, :] >= counts[:, None]).astype(scale.dtype)  # (K, m)
-    out_weights = params["out_scale"] * kept[:, :, None] * (scale[:, None] * params["a"])[None]
-    return jnp.einsum("nm,kmc->knc", _hidden(params, x), out_weights)
+    out_weights = kept[:, :, None] * model.output_weights(params, scale)[None]
+    return jnp.einsum("nm,kmc->knc", model.features(params, x), out_weights)
 
 
 def prune_curve(
@@ -103,7 +95,7 @@ def prune_curve(
     def risks(inputs, targets):
         pred = outputs_after_pruning(params, inputs, counts, node_scale, key=key)
         risk = jnp.mean((pred - targets[None]) ** 2, axis=(1, 2))
-        acc = jax.vmap(accuracy, in_axes=(0, None))(pred, targets) if classify else None
+        acc = jax.vmap(metrics.accuracy, in_axes=(0, None))(pred, targets) if classify else None
         return risk, acc
 
     train_risk, train_acc = risks(x, y)

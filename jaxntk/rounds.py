@@ -2,7 +2,7 @@ r"""One round of masked training, computed four ways that give the same numbers.
 
 A round (``jaxntk.train``) samples K masks, trains K surrogates for tau full-batch SGD steps from
 the round's W and averages every neuron over the surrogates that held it. The work is
-compute-bound (``../shared/anchors/speed.md``), so speed comes from doing less arithmetic:
+compute-bound (matrix products), so speed comes from doing less arithmetic:
 
 ``plain``         the reference: every surrogate computes all m neurons, multiplied by 0/1.
 ``compact``       surrogate l computes only its kept neurons, gathered into a static capacity c
@@ -23,9 +23,10 @@ picks the cheapest from the shapes by counting multiply-adds (``costs``).
 Everything here takes a leading batch axis B of independent runs (``jaxntk.sweep``; a single
 ``train_masked`` is B = 1), so the overflow test of the compact paths is one ``lax.cond`` for the
 whole batch: under a user's ``jax.vmap`` a ``cond`` would become a ``select`` that computes both
-branches. Masks are drawn per surrogate (``fold_in(round_key, l)``), so the first K of K_max
-surrogates are the K of a run with K surrogates: a sweep pads K to its maximum with a validity
-mask and every cell still equals its own run.
+branches. Round r's masks are ``jaxntk.masks.sample(fold_in(key, r), ...)``, whose first K rows do
+not depend on how many are drawn: a sweep pads K to its maximum and every cell still equals its
+own run. Every path uses ``jaxntk.model``'s forward pieces, ``jaxntk.steps.descend`` for the local
+steps and ``jaxntk.masks.average`` for the aggregation.
 """
 
 from __future__ import annotations
@@ -38,8 +39,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxntk import _validate, losses, masks
-from jaxntk.model import apply
+from jaxntk import _validate, losses, masks, model, steps
 
 PATHS = ("auto", "plain", "compact", "gram", "gram_compact")
 # Compact capacity: mean + this many binomial standard deviations (+1), rounded up to a multiple
@@ -103,22 +103,15 @@ def choose_path(n, in_dim, width, out_dim, plan_like, max_keep_prob, *, batched=
     return best, (cap if "compact" in best else width)
 
 
-def sample_masks(key, round_index, plan: Plan, width, keep_prob, num_valid, dtype):
-    """(K_max, width) masks of round ``round_index``; surrogates l >= num_valid hold nothing.
+def round_masks(key, round_index, plan: Plan, width, keep_prob, num_valid, dtype):
+    """(K_max, width) masks of round ``round_index``: ``masks.sample(fold_in(key, round), ...)``.
 
-    Surrogate l's Bernoulli mask comes from ``fold_in(fold_in(key, round), l)`` and the categorical
-    owner of a neuron is uniform on [0, num_valid): the first K rows do not depend on K_max.
+    Surrogates l >= num_valid (a sweep's padding) hold nothing.
     """
-    round_key = jax.random.fold_in(key, round_index)
-    if plan.mask == "categorical":
-        owner = jax.random.randint(round_key, (width,), 0, num_valid)
-        return jax.nn.one_hot(owner, plan.num_subnets, dtype=dtype).T
-    index = jnp.arange(plan.num_subnets)
-    held = jax.vmap(
-        lambda i: jax.random.bernoulli(jax.random.fold_in(round_key, i), keep_prob, (width,))
-    )(index)
-    held = held & (index < num_valid)[:, None]
-    return held.astype(dtype)
+    return masks.sample(
+        jax.random.fold_in(key, round_index), plan.mask, num_valid, width, keep_prob,
+        dtype=dtype, rows=plan.num_subnets,
+    )  # fmt: skip
 
 
 def _shard(array, plan: Plan):
@@ -134,14 +127,6 @@ def _with_zero_slot(array, axis):
     pad = [(0, 0)] * array.ndim
     pad[axis] = (0, 1)
     return jnp.pad(array, pad)
-
-
-def _average(w, summed_delta, round_masks, unsampled):
-    """New weights: each neuron moved by the mean delta of the surrogates that held it."""
-    holders = jnp.sum(round_masks, axis=0)
-    held = holders > 0
-    moved = w + summed_delta / jnp.where(held, holders, 1)[:, None]
-    return jnp.where(held[:, None], moved, w if unsampled == "keep" else jnp.zeros_like(w))
 
 
 def _valid_mean(values, num_valid, plan):
@@ -167,17 +152,11 @@ def _plain_round(run: Run, w, round_masks, x, y, plan: Plan):
     optimizer = optax.sgd(run.lr)
 
     def loss_of_w(w, scale):
-        return loss_fn(apply({**run.params, "w": w}, x, node_scale=scale), y)
+        return loss_fn(model.apply({**run.params, "w": w}, x, node_scale=scale), y)
 
     def local_training(scale):
-        def step(carry, _):
-            w, opt_state = carry
-            value, grad = jax.value_and_grad(loss_of_w)(w, scale)
-            updates, opt_state = optimizer.update(grad, opt_state, w)
-            return (optax.apply_updates(w, updates), opt_state), value
-
-        (w_l, _), values = jax.lax.scan(step, (w, optimizer.init(w)), None, plan.local_steps)
-        return w_l, values
+        descent = steps.descend(lambda v: loss_of_w(v, scale), w, optimizer, plan.local_steps)
+        return descent.params, descent.losses
 
     scales = _shard(run.node_scale[None, :] * round_masks / run.keep_prob, plan)
     w_sub, values = jax.vmap(local_training)(scales)
@@ -193,10 +172,10 @@ def _fast_round(run: Run, w, round_masks, x, y, gram, plan: Plan, compact: bool)
     loss_fn = losses.get(plan.loss)
     optimizer = optax.sgd(run.lr)
     width = w.shape[0]
+    params = {**run.params, "w": w}
     xs = x * run.params["in_scale"]
-    # Output weights of every neuron in every surrogate: out_scale * s_j * mask_lj / xi * a_j.
-    coef = run.params["out_scale"] * run.node_scale / run.keep_prob
-    out_w = coef[:, None] * run.params["a"]  # (width, C)
+    # Readout weights of every neuron in every surrogate: out_scale * s_j * mask_lj / xi * a_j.
+    out_w = model.output_weights(params, run.node_scale / run.keep_prob)  # (width, C)
     if compact:
         # Slot i of surrogate l holds neuron idx[l, i]; padding points at a zero row/column.
         idx = jax.vmap(lambda m: jnp.nonzero(m, size=plan.capacity, fill_value=width)[0])(
@@ -209,7 +188,7 @@ def _fast_round(run: Run, w, round_masks, x, y, gram, plan: Plan, compact: bool)
     out_sub = _shard(out_sub, plan)
 
     def surrogate_loss(pre, out):  # pre-activations (n, c) -> loss
-        return loss_fn(jax.nn.relu(pre) @ out, y)
+        return loss_fn(model.readout(pre, out), y)
 
     if gram is None:  # weight space: SGD on the surrogate's rows of W
         w_sub0 = (
@@ -219,16 +198,9 @@ def _fast_round(run: Run, w, round_masks, x, y, gram, plan: Plan, compact: bool)
         )
 
         def local(w_l, out):
-            def step(carry, _):
-                w_l, opt_state = carry
-                value, grad = jax.value_and_grad(lambda v: surrogate_loss(xs @ v.T, out))(w_l)
-                updates, opt_state = optimizer.update(grad, opt_state, w_l)
-                return (optax.apply_updates(w_l, updates), opt_state), value
-
-            (w_end, _), values = jax.lax.scan(
-                step, (w_l, optimizer.init(w_l)), None, plan.local_steps
-            )
-            return w_end - w_l, values
+            loss_of_w = lambda v: surrogate_loss(xs @ v.T, out)  # noqa: E731
+            descent = steps.descend(loss_of_w, w_l, optimizer, plan.local_steps)
+            return descent.params - w_l, descent.losses
 
         delta, values = jax.vmap(local)(_shard(w_sub0, plan), out_sub)  # (K, c, d)
         if compact:
@@ -240,19 +212,15 @@ def _fast_round(run: Run, w, round_masks, x, y, gram, plan: Plan, compact: bool)
             summed = jnp.sum(delta, axis=0)
     else:  # pre-activation space: Z <- Z - lr K G, accumulating sum_t G_t
         gram_s = gram * run.params["in_scale"] ** 2  # X~ X~^T
-        z = xs @ w.T  # (n, width), shared by all surrogates
+        z = model.preactivations(params, x)  # (n, width), shared by all surrogates
         z_sub0 = jnp.moveaxis(_with_zero_slot(z, 1)[:, idx], 1, 0) if compact else None
 
         def local(z_l, out):
-            def step(carry, _):
-                z_l, g_sum, opt_state = carry
-                value, g = jax.value_and_grad(surrogate_loss)(z_l, out)
-                updates, opt_state = optimizer.update(gram_s @ g, opt_state, z_l)
-                return (optax.apply_updates(z_l, updates), g_sum + g, opt_state), value
-
-            init = (z_l, jnp.zeros_like(z_l), optimizer.init(z_l))
-            (_, g_sum, _), values = jax.lax.scan(step, init, None, plan.local_steps)
-            return g_sum, values
+            descent = steps.descend(
+                lambda v: surrogate_loss(v, out), z_l, optimizer, plan.local_steps,
+                transform=lambda g: gram_s @ g, sum_grads=True,
+            )  # fmt: skip
+            return descent.grad_sum, descent.losses
 
         if compact:
             g_sum, values = jax.vmap(local)(_shard(z_sub0, plan), out_sub)  # (K, n, c)
@@ -263,8 +231,8 @@ def _fast_round(run: Run, w, round_masks, x, y, gram, plan: Plan, compact: bool)
             g_sum, values = jax.vmap(local, in_axes=(None, 0))(z, out_sub)
             g_total = jnp.sum(g_sum, axis=0)
         summed = -run.lr * (g_total.T @ xs)  # the round's weight update, formed once
-    w_new = _average(w, summed, round_masks, plan.unsampled)
-    full_out = (run.params["out_scale"] * run.node_scale)[:, None] * run.params["a"]
+    w_new = masks.average(w, summed, round_masks, unsampled=plan.unsampled)
+    full_out = model.output_weights(params, run.node_scale)
     loss = surrogate_loss(xs @ w_new.T, full_out)
     return w_new, loss, _valid_mean(values, run.num_valid, plan)
 
@@ -277,8 +245,8 @@ def run(runs: Run, x, y, plan: Plan, first_round=0):
     absolute index of the first of the ``plan.num_rounds`` rounds, so round r's masks come from
     ``fold_in(key, r)`` however the run is cut into chunks.
 
-    Returns ``(w, (loss (B, rounds + 1), local_loss (B, rounds, tau), dead (B, rounds)))``; the
-    first loss is that of ``runs.params``.
+    Returns ``(w, (loss (B, rounds), local_loss (B, rounds, tau), dead (B, rounds)))``: the
+    full-network loss after every round (``initial_loss`` is the one before the first).
     """
     width = runs.params["w"].shape[1]
     dtype = x.dtype
@@ -287,24 +255,23 @@ def run(runs: Run, x, y, plan: Plan, first_round=0):
         gram = x @ x.T  # one for the whole batch; each run scales it by its in_scale^2
 
     def draw(run_, r):
-        return sample_masks(run_.key, r, plan, width, run_.keep_prob, run_.num_valid, dtype)
+        return round_masks(run_.key, r, plan, width, run_.keep_prob, run_.num_valid, dtype)
 
     def one_round(w, r):
-        round_masks = jax.vmap(draw, in_axes=(0, None))(runs, r)  # (B, K_max, width)
+        masks_r = jax.vmap(draw, in_axes=(0, None))(runs, r)  # (B, K_max, width)
         if plan.path == "plain":
-            body = lambda: jax.vmap(_plain_round, in_axes=(0, 0, 0, None, None, None))(  # noqa: E731
-                runs, w, round_masks, x, y, plan
+            w_new, loss, local = jax.vmap(_plain_round, in_axes=(0, 0, 0, None, None, None))(
+                runs, w, masks_r, x, y, plan
             )
-            w_new, loss, local = body()
         else:
 
             def fast(compact):
                 return jax.vmap(_fast_round, in_axes=(0, 0, 0) + (None,) * 5)(
-                    runs, w, round_masks, x, y, gram, plan, compact
+                    runs, w, masks_r, x, y, gram, plan, compact
                 )
 
             if plan.path.endswith("compact"):
-                overflow = jnp.any(jnp.sum(round_masks, axis=-1) > plan.capacity)
+                overflow = jnp.any(jnp.sum(masks_r, axis=-1) > plan.capacity)
                 w_new, loss, local = jax.lax.cond(overflow, lambda: fast(False), lambda: fast(True))
             else:
                 w_new, loss, local = fast(False)
@@ -315,13 +282,15 @@ def run(runs: Run, x, y, plan: Plan, first_round=0):
     round_index = jnp.arange(plan.num_rounds)
     round_index = round_index + jnp.asarray(first_round, round_index.dtype)
     w, (loss, local, dead) = jax.lax.scan(one_round, w0, round_index)
-    loss_fn = losses.get(plan.loss)
-    initial = jax.vmap(lambda run_: loss_fn(apply(run_.params, x, node_scale=run_.node_scale), y))(
-        runs
-    )
-    loss = jnp.concatenate([initial[:, None], jnp.swapaxes(loss, 0, 1)], axis=1)
     local = jnp.swapaxes(local, 0, 1).reshape(w0.shape[0], plan.num_rounds, plan.local_steps)
-    return w, (loss, local, jnp.swapaxes(dead, 0, 1))
+    return w, (jnp.swapaxes(loss, 0, 1), local, jnp.swapaxes(dead, 0, 1))
+
+
+@functools.partial(jax.jit, static_argnames=("loss",))
+def initial_loss(runs: Run, x, y, loss: str):
+    """(B,) the full network's loss of every run before its first round."""
+    loss_fn = losses.get(loss)
+    return jax.vmap(lambda r: loss_fn(model.apply(r.params, x, node_scale=r.node_scale), y))(runs)
 
 
 def _concrete(value):

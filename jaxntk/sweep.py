@@ -3,8 +3,9 @@ r"""Grids of masked-training runs as one compiled program.
 A figure like the masked paper's Fig. 2b is seeds x K x xi runs of ``train_masked``. Here they are
 one ``jit``: the cells are a batch axis, K is padded to the grid's largest with a validity mask
 (surrogates l >= K hold no neuron and are left out of every average), and the keep probability,
-learning rate and node scale are traced per cell. Because masks are drawn per surrogate
-(``jaxntk.rounds.sample_masks``), cell (s, g) gives the numbers of its own run,
+learning rate and node scale are traced per cell. Because the first K rows of
+``jaxntk.masks.sample`` do not depend on how many rows are drawn, cell (s, g) gives the numbers of
+its own run,
 
     train_masked(keys[s], params[s], x, y, cfg_g, node_scale=node_scale[g]),
 
@@ -196,4 +197,9 @@ def sweep_masked(
 @functools.partial(jax.jit, static_argnames=("plans",))
 def _program(batches, x, y, plans):
     """All groups of a sweep in one compiled program."""
-    return tuple(rounds.run(batch, x, y, plan) for batch, plan in zip(batches, plans))
+    outputs = []
+    for batch, plan in zip(batches, plans):
+        w, (loss, local, dead) = rounds.run(batch, x, y, plan)
+        initial = rounds.initial_loss(batch, x, y, plan.loss)
+        outputs.append((w, (jnp.concatenate([initial[:, None], loss], axis=1), local, dead)))
+    return tuple(outputs)

@@ -20,14 +20,13 @@ keep_prob = 1/K), full GD (keep_prob = 1, K = 1); see ``jaxntk.presets``.
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxntk import _validate, divergence, losses, masks, rounds
+from jaxntk import _validate, divergence, losses, masks, rounds, runner
 from jaxntk import checkpoint as checkpoint_io
 
 
@@ -107,16 +106,19 @@ def _plan(cfg: MaskedConfig, path: str, capacity: int, mesh) -> rounds.Plan:
 def round_masks(key, params: dict, cfg: MaskedConfig):
     """All the masks ``train_masked(key, params, ...)`` samples: (num_rounds, num_subnets, width).
 
-    For checks and plots (e.g. feeding the same masks to another implementation). The masks
-    depend on the dtype of ``params["w"]`` (Bernoulli draws compare uniforms of that dtype with
-    keep_prob), hence ``params`` rather than a width.
+    Round r's masks are ``jaxntk.masks.sample(fold_in(key, r), cfg.mask, cfg.num_subnets, width,
+    cfg.surrogate_keep_prob, dtype=params["w"].dtype)``, i.e. ``masks.bernoulli`` (or
+    ``masks.categorical``) of the round key. For checks and plots (e.g. feeding the same masks to
+    another implementation). Bernoulli draws compare uniforms of the weights' dtype with
+    keep_prob, hence ``params`` rather than a width.
     """
     _validate.key(key)
     w = params["w"]
-    plan = _plan(cfg, "plain", w.shape[0], None)
-    keep_prob = jnp.asarray(cfg.surrogate_keep_prob, w.dtype)
     return jax.vmap(
-        lambda r: rounds.sample_masks(key, r, plan, w.shape[0], keep_prob, cfg.num_subnets, w.dtype)
+        lambda r: masks.sample(
+            jax.random.fold_in(key, r), cfg.mask, cfg.num_subnets, w.shape[0],
+            cfg.surrogate_keep_prob, dtype=w.dtype,
+        )  # fmt: skip
     )(jnp.arange(cfg.num_rounds))
 
 
@@ -218,10 +220,22 @@ def train_masked(
     )
     one = jax.tree_util.tree_map(lambda leaf: leaf[None], run)
     plan = _plan(cfg, path, capacity, mesh)
-    if checkpoint is None:
-        w, (loss, local, dead) = rounds.run(one, x, y, plan)
-        history = MaskedHistory(loss=loss[0], local_loss=local[0], dead_fraction=dead[0])
-    else:
+    initial = rounds.initial_loss(one, x, y, cfg.loss)
+
+    def advance(w, first, size):
+        chunk = one._replace(params={**one.params, "w": w})
+        return rounds.run(chunk, x, y, plan._replace(num_rounds=size), first)
+
+    def history_of(logs) -> MaskedHistory:
+        loss, local, dead = logs
+        loss = jnp.concatenate([initial[:, None], jnp.asarray(loss, initial.dtype)], axis=1)
+        return MaskedHistory(loss[0], jnp.asarray(local)[0], jnp.asarray(dead)[0])
+
+    def check(logs):
+        _check_divergence(history_of(logs), factor, cfg, params, x, node_scale)
+
+    fingerprint = None
+    if checkpoint is not None:
         fingerprint = {
             "kind": "train_masked",
             "config": {**dataclasses.asdict(cfg), "path": path},
@@ -229,12 +243,12 @@ def train_masked(
                 params, key=checkpoint_io.key_data(key), x=x, y=y, node_scale=node_scale
             ),
         }
-        every = every or cfg.num_rounds
-        w, history = _run_in_chunks(one, x, y, plan, every, checkpoint, fingerprint, resume,
-                                    factor, cfg, params, node_scale)  # fmt: skip
-    if factor is not None and not divergence.is_traced(history.loss):
-        _check_divergence(history, factor, cfg, params, x, node_scale)
-    return {**params, "w": w[0]}, history
+    w, logs = runner.run(
+        advance, one.params["w"], cfg.num_rounds, every=every, checkpoint=checkpoint,
+        fingerprint=fingerprint, resume=resume, check=None if factor is None else check,
+        log_axis=1,
+    )  # fmt: skip
+    return {**params, "w": w[0]}, history_of(logs)
 
 
 def _cut(history: MaskedHistory, i: int) -> MaskedHistory:
@@ -249,33 +263,3 @@ def _check_divergence(history, factor, cfg, params, x, node_scale):
         divergence_factor=factor, cut=lambda i: _cut(history, i), params=params, x=x,
         loss=cfg.loss, node_scale=node_scale, keep_prob=cfg.surrogate_keep_prob,
     )  # fmt: skip
-
-
-def _run_in_chunks(one, x, y, plan, every, path, fingerprint, resume, factor, cfg, params, scale):
-    """Rounds in chunks of ``every`` with a checkpoint after each; see ``train_masked``."""
-    total = plan.num_rounds
-    w, done, parts = one.params["w"], 0, None
-    if resume and os.path.exists(path):
-        tree, meta = checkpoint_io.load(path, fingerprint)
-        done = meta["rounds_done"]
-        w = jnp.asarray(tree["w"], one.params["w"].dtype)
-        parts = [tree["loss"], tree["local_loss"], tree["dead_fraction"]]
-    while parts is None or done < total:
-        size = min(every, total - done)
-        chunk = one._replace(params={**one.params, "w": w})
-        w, (loss, local, dead) = rounds.run(chunk, x, y, plan._replace(num_rounds=size), done)
-        if parts is None:  # the first chunk also gives the initial loss
-            parts = [np.asarray(loss), np.asarray(local), np.asarray(dead)]
-        else:
-            parts = [
-                np.concatenate([parts[0], np.asarray(loss)[:, 1:]], axis=1),
-                np.concatenate([parts[1], np.asarray(local)], axis=1),
-                np.concatenate([parts[2], np.asarray(dead)], axis=1),
-            ]
-        done += size
-        history = MaskedHistory(*(p[0] for p in parts))
-        if factor is not None:  # before saving: a diverged state is never checkpointed
-            _check_divergence(history, factor, cfg, params, x, scale)
-        state = {"w": w, "loss": parts[0], "local_loss": parts[1], "dead_fraction": parts[2]}
-        checkpoint_io.save(path, state, {**fingerprint, "rounds_done": done})
-    return w, MaskedHistory(*(jnp.asarray(p[0]) for p in parts))

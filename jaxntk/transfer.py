@@ -26,8 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxntk import _validate
-from jaxntk.gd import accuracy, check_node_scale, mse
+from jaxntk import _validate, metrics, model, steps
+from jaxntk.gd import check_node_scale
 from jaxntk.prune import order
 
 
@@ -118,9 +118,7 @@ def init_head(key, head: HeadConfig, k, max_k: int, out_dim: int, dtype):
 
 def features(params, x, node_scale=None):
     """(n, width) hidden features phi_j(x) = s_j relu(w_j . (in_scale x)), before c_out."""
-    in_scale = params.get("in_scale")
-    x = x if in_scale is None else x * in_scale
-    hidden = jax.nn.relu(x @ params["w"].T)
+    hidden = model.features(params, x)
     return hidden if node_scale is None else hidden * node_scale[None, :]
 
 
@@ -203,23 +201,16 @@ def fit_heads(keys, ks, phi_train, y_train, phi_test, y_test, head: HeadConfig) 
         z_train, z_test = phi_train * columns, phi_test * columns
 
         def loss(p):
-            return mse(module.apply({"params": p}, z_train), y_train)
+            return metrics.risk(module.apply({"params": p}, z_train), y_train)
 
-        def step(carry, _):
-            p, state = carry
-            updates, state = optimizer.update(jax.grad(loss)(p), state, p)
-            return (optax.apply_updates(p, updates), state), None
-
-        (head_params, _), _ = jax.lax.scan(
-            step, (head_params, optimizer.init(head_params)), None, length=head.num_steps
-        )
+        head_params = steps.descend(loss, head_params, optimizer, head.num_steps).params
         pred_train = module.apply({"params": head_params}, z_train)
         pred_test = module.apply({"params": head_params}, z_test)
         return (
-            mse(pred_train, y_train),
-            mse(pred_test, y_test),
-            accuracy(pred_train, y_train) if classify else None,
-            accuracy(pred_test, y_test) if classify else None,
+            metrics.risk(pred_train, y_train),
+            metrics.risk(pred_test, y_test),
+            metrics.accuracy(pred_train, y_train) if classify else None,
+            metrics.accuracy(pred_test, y_test) if classify else None,
         )
 
     train_risk, test_risk, train_acc, test_acc = jax.vmap(fit)(keys, ks)

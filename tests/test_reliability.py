@@ -111,7 +111,7 @@ def test_train_masked_resumes_bitwise_and_chunks_match_one_run(tmp_path, monkeyp
     with pytest.raises(Interrupt):
         jaxntk.train_masked(key, params, x, y, cfg, checkpoint=path, checkpoint_every=3)
     restore()
-    assert checkpoint.load(path)[1]["rounds_done"] == 3
+    assert checkpoint.load(path)[1]["done"] == 3
     resumed = jaxntk.train_masked(
         key, params, x, y, cfg, checkpoint=path, checkpoint_every=3, resume=True
     )
@@ -316,19 +316,19 @@ def test_gd_stages_checkpoint_every_n_steps_and_resume_bitwise(tmp_path, monkeyp
 
     script, cfg = asym_simulated.SCRIPT, asym_simulated.PRESETS["smoke"]
     _cli.execute(script, cfg, tmp_path / "whole", verbose=False, checkpoint_every=100)
-    real = _cli.Stages._save
+    real = checkpoint.save
 
-    def stop_after_progress(self, path, value, meta=None):
-        real(self, path, value, meta)
-        if meta:  # a progress checkpoint (steps done), not a finished stage
+    def stop_after_progress(path, tree, meta):
+        real(path, tree, meta)
+        if "done" in meta:  # a progress checkpoint (jaxntk.runner: units done), not a stage
             raise Interrupt
 
-    monkeypatch.setattr(_cli.Stages, "_save", stop_after_progress)
+    monkeypatch.setattr(checkpoint, "save", stop_after_progress)
     with pytest.raises(Interrupt):
         _cli.execute(script, cfg, tmp_path / "run", verbose=False, checkpoint_every=100)
-    monkeypatch.setattr(_cli.Stages, "_save", real)
+    monkeypatch.setattr(checkpoint, "save", real)
     progress = list((tmp_path / "run" / _cli.CHECKPOINT_DIR).glob("*.progress.npz"))
-    assert len(progress) == 1 and checkpoint.load(progress[0])[1]["done"] == 3  # logs 0, 50, 100
+    assert len(progress) == 1 and checkpoint.load(progress[0])[1]["done"] == 2  # logs 50, 100 after log 0
     with pytest.raises(jaxntk.CheckpointError, match="field checkpoint_every: 100"):
         _cli.execute(script, cfg, tmp_path / "run", verbose=False, resume=True)
     _cli.execute(script, cfg, tmp_path / "run", verbose=False, resume=True, checkpoint_every=100)
