@@ -149,20 +149,9 @@ def check_inputs(params, x, y, node_scale, x_test=None, y_test=None) -> None:
     check_node_scale(params, node_scale)
 
 
-def train_gd(
-    params: dict,
-    x,
-    y,
-    cfg: GDConfig,
-    *,
-    node_scale=None,
-    x_test=None,
-    y_test=None,
-    checkpoint=None,
-    checkpoint_every=None,
-    resume=False,
-    divergence_factor=divergence.DEFAULT_FACTOR,
-):
+def train_gd(params: dict, x, y, cfg: GDConfig, *, node_scale=None, x_test=None, y_test=None,
+             checkpoint=None, checkpoint_every=None, resume=False,
+             divergence_factor=divergence.DEFAULT_FACTOR):  # fmt: skip
     """Full-batch GD (optax SGD) on ``params["w"]`` with in-scan diagnostics.
 
     Args:

@@ -49,21 +49,9 @@ def _cells(name, values, default, num_cells, kind=float):
     return values
 
 
-def sweep_masked(
-    keys,
-    params: dict,
-    x,
-    y,
-    cfg: MaskedConfig,
-    *,
-    num_subnets=None,
-    keep_prob=None,
-    lr=None,
-    node_scale=None,
-    path: str = "auto",
-    mesh=None,
-    pad: bool = False,
-):
+def sweep_masked(keys, params: dict, x, y, cfg: MaskedConfig, *, num_subnets=None,
+                 keep_prob=None, lr=None, node_scale=None, path: str = "auto", mesh=None,
+                 pad: bool = False):  # fmt: skip
     """Seeds x cells of ``train_masked`` as one program.
 
     Args:

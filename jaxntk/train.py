@@ -144,21 +144,9 @@ def check_mesh(mesh, num_subnets: int) -> None:
         )
 
 
-def train_masked(
-    key,
-    params: dict,
-    x,
-    y,
-    cfg: MaskedConfig,
-    *,
-    node_scale=None,
-    path="auto",
-    mesh=None,
-    checkpoint=None,
-    checkpoint_every=None,
-    resume=False,
-    divergence_factor=divergence.DEFAULT_FACTOR,
-):
+def train_masked(key, params: dict, x, y, cfg: MaskedConfig, *, node_scale=None, path="auto",
+                 mesh=None, checkpoint=None, checkpoint_every=None, resume=False,
+                 divergence_factor=divergence.DEFAULT_FACTOR):  # fmt: skip
     """Train W by rounds of masked surrogates trained in parallel and averaged.
 
     Args:

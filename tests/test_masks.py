@@ -93,3 +93,52 @@ def test_sample_dispatch_and_determinism(key):
     assert not np.array_equal(
         masks.bernoulli(key, 3, 50, 0.5), masks.bernoulli(jax.random.key(1), 3, 50, 0.5)
     )
+
+
+@pytest.mark.parametrize("mask", ["bernoulli", "categorical"])
+def test_training_uses_the_public_sampler(key, mask):
+    # Round r of train_masked(key, ...) draws masks.sample(fold_in(key, r), ...), the public
+    # masks.bernoulli / masks.categorical of the round key, bit for bit (float32 and float64).
+    for dtype in (jnp.float32, jnp.float64):
+        params = jaxntk.init_params(key, 3, 40, dtype=dtype)
+        keep = 0.3 if mask == "bernoulli" else None
+        cfg = jaxntk.MaskedConfig(4, keep, 1, 0.1, 3, mask=mask)
+        drawn = jaxntk.round_masks(key, params, cfg)
+        for r in range(3):
+            round_key = jax.random.fold_in(key, r)
+            if mask == "bernoulli":
+                want = masks.bernoulli(round_key, 4, 40, 0.3, dtype=dtype)
+            else:
+                want = masks.categorical(round_key, 4, 40, dtype=dtype)
+            np.testing.assert_array_equal(drawn[r], want)
+
+
+def test_first_rows_do_not_depend_on_how_many_are_drawn(key):
+    # What makes a sweep's padding of K exact: row l of a draw comes from fold_in(key, l).
+    few = masks.bernoulli(key, 3, 200, 0.4)
+    np.testing.assert_array_equal(masks.bernoulli(key, 7, 200, 0.4)[:3], few)
+    padded = masks.bernoulli(key, jnp.asarray(3), 200, 0.4, rows=7)
+    np.testing.assert_array_equal(padded[:3], few)
+    np.testing.assert_array_equal(padded[3:], 0)
+    cat = masks.categorical(key, jnp.asarray(3), 200, rows=7)
+    np.testing.assert_array_equal(cat[:3], masks.categorical(key, 3, 200))
+    np.testing.assert_array_equal(cat[3:], 0)
+
+
+def test_average_of_summed_deltas_is_the_aggregate(key):
+    # masks.aggregate is masks.average of the holders' summed deltas (one rule, two entry points).
+    k_w, k_s, k_m = jax.random.split(key, 3)
+    w = jax.random.normal(k_w, (30, 4))
+    w_sub = jax.random.normal(k_s, (5, 30, 4))
+    m = masks.bernoulli(k_m, 5, 30, 0.3)
+    summed = np.einsum("kj,kjd->jd", np.asarray(m), np.asarray(w_sub) - np.asarray(w)[None])
+    holders = np.asarray(m).sum(axis=0)
+    for rule in ("keep", "zero"):
+        fallback = np.asarray(w) if rule == "keep" else np.zeros_like(np.asarray(w))
+        want = np.where(
+            holders[:, None] > 0, np.asarray(w) + summed / np.maximum(holders, 1)[:, None], fallback
+        )
+        np.testing.assert_allclose(masks.aggregate(w, w_sub, m, unsampled=rule), want, rtol=1e-12)
+        np.testing.assert_allclose(
+            masks.average(w, jnp.asarray(summed), m, unsampled=rule), want, rtol=1e-12
+        )

@@ -328,7 +328,7 @@ def test_gd_stages_checkpoint_every_n_steps_and_resume_bitwise(tmp_path, monkeyp
         _cli.execute(script, cfg, tmp_path / "run", verbose=False, checkpoint_every=100)
     monkeypatch.setattr(checkpoint, "save", real)
     progress = list((tmp_path / "run" / _cli.CHECKPOINT_DIR).glob("*.progress.npz"))
-    assert len(progress) == 1 and checkpoint.load(progress[0])[1]["done"] == 2  # logs 50, 100 after log 0
+    assert len(progress) == 1 and checkpoint.load(progress[0])[1]["done"] == 2  # logs 50, 100
     with pytest.raises(jaxntk.CheckpointError, match="field checkpoint_every: 100"):
         _cli.execute(script, cfg, tmp_path / "run", verbose=False, resume=True)
     _cli.execute(script, cfg, tmp_path / "run", verbose=False, resume=True, checkpoint_every=100)
