@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+import jaxntk
 from jaxntk import checkpoint
 
 OUTPUT_FILES = ("config.json", "results.npz", "figure.png", "figure.pdf", "claims.json")
@@ -411,8 +412,9 @@ def _ours(err: BaseException) -> bool:
     last = None
     while tb is not None:
         last, tb = tb.tb_frame.f_code.co_filename, tb.tb_next
-    here = Path(__file__).resolve().parent
-    roots = (here, here.parent / "jaxntk")
+    # The library's folder from the package itself: in a checkout experiments/ sits beside
+    # jaxntk/, in an installed wheel inside it (jaxntk/experiments).
+    roots = (Path(__file__).resolve().parent, Path(jaxntk.__file__).resolve().parent)
     return last is not None and any(Path(last).resolve().is_relative_to(r) for r in roots)
 
 
