@@ -2,6 +2,23 @@
 
 The model (both papers): f(x) = out_scale * sum_j s_j a_j relu(w_j . x), see ``jaxntk.model``.
 Importing jaxntk never changes ``jax.config`` and never imports neural-tangents.
+
+One concept per module:
+
+==============  ===========================================================================
+model           the network: init_params, apply and its pieces (pre-activations, readout)
+masks           mask sampling (the one sampler) and the per-neuron aggregation
+steps           the local-step loop (optax under lax.scan) every trainer runs
+rounds          one masked round, four exact paths (plain, compact, gram, gram_compact)
+train, sweep    train_masked (rounds under lax.scan) and grids of it as one program
+gd              train_gd: full-batch GD with in-scan NTG diagnostics
+metrics         risk, accuracy, node movement, NTG spectrum and change, node importance
+losses, ntk     the squared-loss conventions; empirical / closed-form NTKs (neural-tangents)
+scaling         node scales lam for asymmetrical scaling
+prune, transfer pruning curves and transfer heads
+runner          chunked runs with atomic checkpoints and resume (checkpoint, divergence)
+data            data loaders (the ``data`` extra); ``jaxntk.experiments``: the figure scripts
+==============  ===========================================================================
 """
 
 from jaxntk import (
