@@ -76,7 +76,7 @@ test-nt: $(VENV_NT)/.installed data
 	JAXNTK_REQUIRE_NT=1 $(VENV_NT)/bin/python -m pytest $(PYTEST_FLAGS) -m "not experiments"
 
 # Benchmarks (not tests): timings go here, never into the suite.
-# Timings against ../shared/anchors/speed.md (README "Performance"); never part of `make test`.
+# The tables of docs/performance.md come from these; never part of `make test`.
 bench: $(VENV)/.installed $(VENV_NT)/.installed
 	$(VENV)/bin/python -m benchmarks.speed
 	$(VENV_NT)/bin/python -m benchmarks.speed --only ntg --out benchmarks/results/cpu_nt.json
