@@ -2,7 +2,7 @@ r"""Masked neurons, theory overlay: the convergence plateau vs K and tau, with t
 
 Paper: Liao & Kyrillidis, TMLR 2022, §3 (Theorem: linear convergence to a neighbourhood whose size
 falls as the number of surrogates K grows and rises with the local steps tau). The neighbourhood's
-exact constants were not retrieved; ``../shared/papers/masked_neurons.md`` §3.3 derives a
+exact constants were not retrieved; the project notes on the paper (§3.3) derive a
 heuristic (not from the paper) for Bernoulli masks and tau = 1 by linearizing one round,
 u_{k+1} - y ~ (I - (eta/xi) H_theta)(u_k - y) - (eta/xi) zeta_k, which gives the stationary level
 
