@@ -13,7 +13,7 @@ PYTEST_FLAGS ?= -q -n auto
 # imports. Its real imports otherwise: jax, numpy, scipy, frozendict.
 NT_INSTALL = --no-deps neural-tangents==0.6.5 frozendict
 
-.PHONY: all demo reproduce data test test-default test-nt bench venv venv-nt clean
+.PHONY: all demo reproduce data test test-default test-nt bench bench-official venv venv-nt clean
 
 # Offline data: Fashion-MNIST from Debian's package dataset-fashion-mnist, unpacked into the
 # user cache (no root: apt-get download + dpkg -x). Best effort: without apt it warns, and the
@@ -82,6 +82,13 @@ bench: $(VENV)/.installed $(VENV_NT)/.installed
 	$(VENV_NT)/bin/python -m benchmarks.speed --only ntg --out benchmarks/results/cpu_nt.json
 	$(VENV)/bin/python -m benchmarks.ntk_backends
 	$(VENV_NT)/bin/python -m benchmarks.ntk_backends
+
+# The same workloads against the official TensorFlow / PyTorch code, alternating in one run on
+# this machine (benchmarks/results/official_cpu.json). Needs clones of both official repositories
+# in REPOS (without them it prints the git clone lines); builds cached venvs for them on first use.
+REPOS ?= ../official-repos
+bench-official: $(VENV)/.installed
+	$(VENV)/bin/python -m benchmarks.official --repos $(REPOS)
 
 clean:
 	rm -rf $(VENV) $(VENV_NT) results .pytest_cache

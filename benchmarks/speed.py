@@ -99,7 +99,7 @@ def data(key, n, d, out_dim):
     return x, y
 
 
-def masked_round(n, d, m, out_dim, k, tau, xi, path, repeats, lr=0.1, extra=2):
+def masked_round(n, d, m, out_dim, k, tau, xi, path, repeats, lr=0.1, extra=2, unsampled="keep"):
     """Marginal seconds per round and the path's FLOPs per round."""
     x, y = data(jax.random.key(0), n, d, out_dim)
     params = jaxntk.init_params(
@@ -107,7 +107,7 @@ def masked_round(n, d, m, out_dim, k, tau, xi, path, repeats, lr=0.1, extra=2):
     )
 
     def make(num_rounds):
-        cfg = jaxntk.MaskedConfig(k, xi, tau, lr, num_rounds, loss="half_mean")
+        cfg = jaxntk.MaskedConfig(k, xi, tau, lr, num_rounds, unsampled=unsampled, loss="half_mean")
         return lambda: jaxntk.train_masked(jax.random.key(2), params, x, y, cfg, path=path)
 
     cfg = jaxntk.MaskedConfig(k, xi, tau, lr, 1)
@@ -115,6 +115,43 @@ def masked_round(n, d, m, out_dim, k, tau, xi, path, repeats, lr=0.1, extra=2):
     cost = rounds.costs(n, d, m, out_dim, cfg, rounds.capacity(m, xi))
     times = marginal(make, 1, extra, repeats)
     return times, 2 * cost[resolved], 2 * cost["plain"], resolved
+
+
+def peak_matmul(repeats, size=4096):
+    """The practical fp32 peak: a large square matmul (summary row with GFLOP/s)."""
+    a = jax.random.normal(jax.random.key(0), (size, size), F32)
+    mm = jax.jit(lambda a: a @ a)
+    return summary(seconds(lambda: mm(a), repeats), 2 * size**3)
+
+
+def ntg_thunk(backend="closed_form", points=50, d=784, m=2000, out_dim=10, **extra):
+    """A jitted call of the per-output NTG (the official compute_NTK's kernels) at its shape."""
+    x, _ = data(jax.random.key(0), points, d, out_dim)
+    x = jnp.abs(x)
+    params = jaxntk.init_params(jax.random.key(1), d, m, out_dim, dtype=F32)
+    scale = jnp.sqrt(jax.random.dirichlet(jax.random.key(2), jnp.full((m,), 0.5, F32)))
+    axes = {"trace_axes": (), "diagonal_axes": (-1,)}
+    fn = jax.jit(lambda p, s: ntk.empirical(p, x, node_scale=s, backend=backend, **axes, **extra))
+    return lambda: fn(params, scale)
+
+
+def gd_steps(n=5000, d=784, m=2000, out_dim=10, node_scale=None):
+    """``make(steps)`` -> a full-batch ``train_gd`` call (mean-MSE, asym_code) of that many steps.
+
+    ``node_scale`` defaults to 1/sqrt(m) (lam = 1/m); returns ``(make, flops per step)``.
+    """
+    x, y = data(jax.random.key(0), n, d, out_dim)
+    params = jaxntk.init_params(
+        jax.random.key(1), d, m, out_dim, parameterization="asym_code", dtype=F32
+    )
+    scale = jnp.full((m,), 1 / np.sqrt(m), F32) if node_scale is None else node_scale
+
+    def make(steps):
+        cfg = jaxntk.GDConfig(lr=1.0, num_steps=steps, log_every=steps, loss="mean")
+        return lambda: jaxntk.train_gd(params, x, y, cfg, node_scale=scale)
+
+    # forward X W^T and backward G^T X, plus the output layer's forward and backward
+    return make, 2 * (2 * n * d * m + 2 * n * m * out_dim)
 
 
 def recompiles(n=64, d=128, m=100, out_dim=3) -> int:
@@ -190,9 +227,7 @@ def main(argv=None) -> dict:
     print(f"jax {jax.__version__} on {device.platform} ({device.device_kind}), float32")
 
     if "peak" in todo:  # the practical fp32 peak: a large square matmul
-        a = jax.random.normal(jax.random.key(0), (4096, 4096), F32)
-        mm = jax.jit(lambda a: a @ a)
-        out["peak_matmul"] = summary(seconds(lambda: mm(a), args.repeats), 2 * 4096**3)
+        out["peak_matmul"] = peak_matmul(args.repeats)
         print(f"peak: 4096^2 matmul {out['peak_matmul']['gflop_per_s']:.0f} GFLOP/s")
 
     if "fig2a" in todo:  # m 500, n 1000, d 2048, C 10, K 10, xi 0.5, tau 10
@@ -234,23 +269,13 @@ def main(argv=None) -> dict:
             )
 
     if "ntg" in todo:  # 50 points, d 784, m 2000, 10 per-output kernels
-        x, _ = data(jax.random.key(0), 50, 784, 10)
-        x = jnp.abs(x)
-        params = jaxntk.init_params(jax.random.key(1), 784, 2000, 10, dtype=F32)
-        scale = jnp.sqrt(jax.random.dirichlet(jax.random.key(2), jnp.full((2000,), 0.5, F32)))
-        axes = {"trace_axes": (), "diagonal_axes": (-1,)}
         backends = [("closed_form", {}), ("autodiff", {})]
         if ntk.neural_tangents_available():
             backends += [("neural_tangents", {"implementation": i}) for i in (1, 2, 3)]
         print("\nNTG (50 points, d 784, m 2000, 10 outputs), ms:")
         for backend, extra in backends:
-            fn = jax.jit(
-                lambda p, s, b=backend, e=extra: ntk.empirical(
-                    p, x, node_scale=s, backend=b, **axes, **e
-                )
-            )
             reps = 3 if backend == "neural_tangents" else args.repeats
-            row = summary(seconds(lambda fn=fn: fn(params, scale), reps), anchor=TORCH_NTG_MS / 1e3)
+            row = summary(seconds(ntg_thunk(backend, **extra), reps), anchor=TORCH_NTG_MS / 1e3)
             row["vs_nt_best"] = NT_BEST_NTG_MS / 1e3 / row["median_s"]
             name = f"ntg_{backend}" + (f"{extra['implementation']}" if extra else "")
             out[name] = row
@@ -261,17 +286,7 @@ def main(argv=None) -> dict:
             )
 
     if "gd" in todo:  # n 5000, d 784, m 2000, C 10
-        x, y = data(jax.random.key(0), 5000, 784, 10)
-        params = jaxntk.init_params(
-            jax.random.key(1), 784, 2000, 10, parameterization="asym_code", dtype=F32
-        )
-        scale = jnp.full((2000,), 1 / np.sqrt(2000), F32)
-
-        def make(steps):
-            cfg = jaxntk.GDConfig(lr=1.0, num_steps=steps, log_every=steps, loss="mean")
-            return lambda: jaxntk.train_gd(params, x, y, cfg, node_scale=scale)
-
-        flops = 2 * (2 * 5000 * 784 * 2000 + 2 * 5000 * 2000 * 10)
+        make, flops = gd_steps()
         row = summary(marginal(make, 1, 2 * args.extra, args.repeats), flops, TORCH_GD_STEP_S)
         out["gd_step"] = row
         print(
