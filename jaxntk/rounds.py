@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import math
+from statistics import NormalDist
 from typing import NamedTuple
 
 import jax
@@ -47,6 +48,10 @@ PATHS = ("auto", "plain", "compact", "gram", "gram_compact")
 CAPACITY_SDS = 5.0
 # Compaction gathers and scatters; below this saving it is not worth it.
 COMPACT_MIN_SAVING = 0.8
+# Smaller capacities tried first: a round runs at the smallest that holds its fullest surrogate
+# (``lax.switch``), as the 5-sd capacity pads ~25% at m = 500, xi = 0.5. Each is sized so that
+# a round's fullest surrogate exceeds it with about this probability (normal approximation).
+BUCKET_TAILS = (0.1, 0.01)
 
 
 class Plan(NamedTuple):
@@ -61,6 +66,7 @@ class Plan(NamedTuple):
     path: str  # "plain", "compact", "gram" or "gram_compact" (resolved, never "auto")
     capacity: int  # neurons per surrogate in the compact paths (the width otherwise)
     mesh: jax.sharding.Mesh | None = None  # shard the surrogate axis over mesh.axis_names[0]
+    buckets: tuple[int, ...] = ()  # smaller compact capacities, ascending (``buckets``)
 
 
 def capacity(width: int, keep_prob: float) -> int:
@@ -68,6 +74,21 @@ def capacity(width: int, keep_prob: float) -> int:
     mean = width * keep_prob
     sd = math.sqrt(width * keep_prob * (1.0 - keep_prob))
     return min(width, 8 * math.ceil((mean + CAPACITY_SDS * sd + 1.0) / 8))
+
+
+def buckets(width: int, keep_prob: float, num_surrogates: int, cap: int) -> tuple[int, ...]:
+    """Compact capacities below ``cap`` for rounds of ``num_surrogates`` Bernoulli(keep_prob)
+    surrogates: the round's fullest one exceeds bucket b with probability ~ BUCKET_TAILS[b]."""
+    mean = width * keep_prob
+    sd = math.sqrt(width * keep_prob * (1.0 - keep_prob))
+    found = set()
+    for tail in BUCKET_TAILS:
+        per_surrogate = 1.0 - (1.0 - tail) ** (1.0 / num_surrogates)
+        z = NormalDist().inv_cdf(1.0 - per_surrogate)
+        size = 8 * math.ceil((mean + z * sd + 1.0) / 8)
+        if size < cap:
+            found.add(size)
+    return tuple(sorted(found))
 
 
 def costs(n: int, in_dim: int, width: int, out_dim: int, plan_like, cap: int) -> dict:
@@ -164,11 +185,14 @@ def _plain_round(run: Run, w, round_masks, x, y, plan: Plan):
     return w_new, loss_of_w(w_new, run.node_scale), _valid_mean(values, run.num_valid, plan)
 
 
-def _fast_round(run: Run, w, round_masks, x, y, gram, plan: Plan, compact: bool):
+def _fast_round(run: Run, w, z, round_masks, x, y, gram, plan: Plan, capacity: int | None):
     """A round on the compact and/or pre-activation (Gram) path; same numbers as the plain one.
 
-    ``gram`` is X X^T (the Gram paths) or None (weight space).
+    ``gram`` is X X^T and ``z`` the pre-activations X~ W^T of ``w`` (the Gram paths), or both
+    None (weight space); ``capacity`` the compact slots per surrogate (None: uncompacted, every
+    surrogate computes all neurons). Returns ``(w_new, z_new, loss, local_loss)``.
     """
+    compact = capacity is not None
     loss_fn = losses.get(plan.loss)
     optimizer = optax.sgd(run.lr)
     width = w.shape[0]
@@ -178,7 +202,7 @@ def _fast_round(run: Run, w, round_masks, x, y, gram, plan: Plan, compact: bool)
     out_w = model.output_weights(params, run.node_scale / run.keep_prob)  # (width, C)
     if compact:
         # Slot i of surrogate l holds neuron idx[l, i]; padding points at a zero row/column.
-        idx = jax.vmap(lambda m: jnp.nonzero(m, size=plan.capacity, fill_value=width)[0])(
+        idx = jax.vmap(lambda m: jnp.nonzero(m, size=capacity, fill_value=width)[0])(
             round_masks
         )
         out_sub = _with_zero_slot(out_w, 0)[idx]  # (K, c, C); padding rows are 0: inert
@@ -212,7 +236,7 @@ def _fast_round(run: Run, w, round_masks, x, y, gram, plan: Plan, compact: bool)
             summed = jnp.sum(delta, axis=0)
     else:  # pre-activation space: Z <- Z - lr K G, accumulating sum_t G_t
         gram_s = gram * run.params["in_scale"] ** 2  # X~ X~^T
-        z = model.preactivations(params, x)  # (n, width), shared by all surrogates
+        # z (n, width): the round's pre-activations, shared by all surrogates
         z_sub0 = jnp.moveaxis(_with_zero_slot(z, 1)[:, idx], 1, 0) if compact else None
 
         def local(z_l, out):
@@ -232,9 +256,17 @@ def _fast_round(run: Run, w, round_masks, x, y, gram, plan: Plan, compact: bool)
             g_total = jnp.sum(g_sum, axis=0)
         summed = -run.lr * (g_total.T @ xs)  # the round's weight update, formed once
     w_new = masks.average(w, summed, round_masks, unsampled=plan.unsampled)
-    full_out = model.output_weights(params, run.node_scale)
-    loss = surrogate_loss(xs @ w_new.T, full_out)
-    return w_new, loss, _valid_mean(values, run.num_valid, plan)
+    if gram is None:
+        z_new, pre = None, xs @ w_new.T
+    else:
+        # The next round's pre-activations X~ W_new^T without an n d m product: row j of W moves
+        # by summed_j / N_j, so column j of Z moves by (X~ summed^T)_j / N_j, and
+        # X~ summed^T = -lr X~ X~^T G = -lr K G (n^2 m); unsampled columns follow their rows.
+        moved = -run.lr * (gram_s @ g_total)
+        z_new = masks.average(z.T, moved.T, round_masks, unsampled=plan.unsampled).T
+        pre = z_new
+    loss = surrogate_loss(pre, model.output_weights(params, run.node_scale))
+    return w_new, z_new, loss, _valid_mean(values, run.num_valid, plan)
 
 
 @functools.partial(jax.jit, static_argnames=("plan",))
@@ -257,31 +289,41 @@ def run(runs: Run, x, y, plan: Plan, first_round=0):
     def draw(run_, r):
         return round_masks(run_.key, r, plan, width, run_.keep_prob, run_.num_valid, dtype)
 
-    def one_round(w, r):
+    def one_round(carry, r):
+        w, z = carry  # z: the pre-activations of w on the Gram paths (carried), else None
         masks_r = jax.vmap(draw, in_axes=(0, None))(runs, r)  # (B, K_max, width)
         if plan.path == "plain":
             w_new, loss, local = jax.vmap(_plain_round, in_axes=(0, 0, 0, None, None, None))(
                 runs, w, masks_r, x, y, plan
             )
+            z_new = None
         else:
 
-            def fast(compact):
-                return jax.vmap(_fast_round, in_axes=(0, 0, 0) + (None,) * 5)(
-                    runs, w, masks_r, x, y, gram, plan, compact
+            def fast(capacity):
+                return jax.vmap(_fast_round, in_axes=(0, 0, 0, 0) + (None,) * 5)(
+                    runs, w, z, masks_r, x, y, gram, plan, capacity
                 )
 
             if plan.path.endswith("compact"):
-                overflow = jnp.any(jnp.sum(masks_r, axis=-1) > plan.capacity)
-                w_new, loss, local = jax.lax.cond(overflow, lambda: fast(False), lambda: fast(True))
+                # The smallest capacity that holds the round's fullest surrogate; past the
+                # largest, the round runs uncompacted (exact always).
+                sizes = plan.buckets + (plan.capacity,)
+                fullest = jnp.max(jnp.sum(masks_r, axis=-1))
+                index = jnp.sum(fullest > jnp.asarray(sizes, fullest.dtype))
+                branches = [functools.partial(fast, c) for c in sizes + (None,)]
+                w_new, z_new, loss, local = jax.lax.switch(index, branches)
             else:
-                w_new, loss, local = fast(False)
+                w_new, z_new, loss, local = fast(None)
         dead = jnp.mean(jnp.all(w_new == 0, axis=-1).astype(dtype), axis=-1)
-        return w_new, (loss, local, dead)
+        return (w_new, z_new), (loss, local, dead)
 
     w0 = runs.params["w"]
+    z0 = None
+    if gram is not None:  # the first round's pre-activations; later rounds update them
+        z0 = jax.vmap(lambda run_: model.preactivations(run_.params, x))(runs)
     round_index = jnp.arange(plan.num_rounds)
     round_index = round_index + jnp.asarray(first_round, round_index.dtype)
-    w, (loss, local, dead) = jax.lax.scan(one_round, w0, round_index)
+    (w, _), (loss, local, dead) = jax.lax.scan(one_round, (w0, z0), round_index)
     local = jnp.swapaxes(local, 0, 1).reshape(w0.shape[0], plan.num_rounds, plan.local_steps)
     return w, (jnp.swapaxes(loss, 0, 1), local, jnp.swapaxes(dead, 0, 1))
 

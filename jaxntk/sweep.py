@@ -152,9 +152,12 @@ def sweep_masked(keys, params: dict, x, y, cfg: MaskedConfig, *, num_subnets=Non
     for k, max_xi, idx in groups:
         cfg_g = dataclasses.replace(cfg, num_subnets=k) if not pad else cfg
         path_g, capacity = rounds.resolve(path, n, in_dim, width, out_dim, cfg_g, max_xi)
-        plans.append(_plan(cfg_g, path_g, capacity, mesh))
         # Seed-major: every seed with every cell of the group.
         size = len(idx)
+        sizes = ()
+        if "compact" in path_g:  # the batch's fullest surrogate decides a round's capacity
+            sizes = rounds.buckets(width, max_xi, cfg_g.num_subnets * size * num_seeds, capacity)
+        plans.append(_plan(cfg_g, path_g, capacity, mesh, sizes))
         batches.append(
             rounds.Run(
                 key=jnp.repeat(keys, size, axis=0),

@@ -96,10 +96,10 @@ class MaskedHistory(NamedTuple):
     dead_fraction: jax.Array
 
 
-def _plan(cfg: MaskedConfig, path: str, capacity: int, mesh) -> rounds.Plan:
+def _plan(cfg: MaskedConfig, path: str, capacity: int, mesh, buckets=()) -> rounds.Plan:
     return rounds.Plan(
         cfg.num_subnets, cfg.local_steps, cfg.num_rounds, cfg.mask, cfg.unsampled, cfg.loss,
-        path, capacity, mesh,
+        path, capacity, mesh, buckets,
     )  # fmt: skip
 
 
@@ -207,7 +207,10 @@ def train_masked(key, params: dict, x, y, cfg: MaskedConfig, *, node_scale=None,
         num_valid=jnp.asarray(cfg.num_subnets, jnp.int32),
     )
     one = jax.tree_util.tree_map(lambda leaf: leaf[None], run)
-    plan = _plan(cfg, path, capacity, mesh)
+    sizes = ()
+    if "compact" in path:
+        sizes = rounds.buckets(width, cfg.surrogate_keep_prob, cfg.num_subnets, capacity)
+    plan = _plan(cfg, path, capacity, mesh, sizes)
     initial = rounds.initial_loss(one, x, y, cfg.loss)
 
     def advance(w, first, size):

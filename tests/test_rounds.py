@@ -100,6 +100,43 @@ def test_compact_overflow_falls_back_exactly(key):
             assert_same(loss[0], h_ref.loss[1:])  # rounds.run: the losses after each round
 
 
+def test_every_capacity_bucket_gives_the_plain_numbers(key):
+    # Capacities 38 / 40 / 42 below the largest (43) put the rounds (fullest surrogates 38..44)
+    # on every branch of the switch, the uncompacted one included; every round stays exact.
+    params, x, y = problem(key)
+    cfg = jaxntk.MaskedConfig(4, 0.55, 2, 0.2, 8)
+    w_ref, h_ref = jaxntk.train_masked(key, params, x, y, cfg, path="plain")
+    fullest = jnp.max(jnp.sum(jaxntk.round_masks(key, params, cfg), axis=-1), axis=-1)
+    branch = np.searchsorted([38, 40, 42, 43], np.asarray(fullest))  # first size >= fullest
+    assert set(branch.tolist()) == {0, 1, 2, 3, 4}, branch  # the test exercises every branch
+    for path in ("compact", "gram_compact"):
+        plan = jaxntk.train._plan(cfg, path, 43, None, (38, 40, 42))
+        run = rounds.Run(
+            key=key[None],
+            params=jax.tree_util.tree_map(lambda a: a[None], params),
+            node_scale=jnp.ones((1, 64), F32),
+            keep_prob=jnp.full((1,), 0.55, F32),
+            lr=jnp.full((1,), 0.2, F32),
+            num_valid=jnp.full((1,), 4, jnp.int32),
+        )
+        w, (loss, _, _) = rounds.run(run, x, y, plan)
+        assert_same(w[0], w_ref["w"])
+        assert_same(loss[0], h_ref.loss[1:])
+
+
+def test_buckets_sit_below_the_capacity_at_their_tail_probabilities():
+    # m = 500, xi = 0.5, K = 10: a round's fullest surrogate exceeds 280 w.p. ~0.1 and 288 w.p.
+    # ~0.01 (normal approximation); checked against 4000 simulated rounds, 3-sigma binomial bands.
+    sizes = rounds.buckets(500, 0.5, 10, rounds.capacity(500, 0.5))
+    assert sizes == tuple(sorted(sizes)) and all(s % 8 == 0 and s < 312 for s in sizes)
+    counts = jax.random.bernoulli(jax.random.key(1), 0.5, (4000, 10, 500)).sum(axis=-1)
+    fullest = np.asarray(counts.max(axis=1))
+    for size, tail in zip(sizes, rounds.BUCKET_TAILS):
+        observed = np.mean(fullest > size)
+        assert observed <= tail + 3 * math.sqrt(tail * (1 - tail) / 4000), (size, observed)
+    assert rounds.buckets(64, 1.0, 4, 64) == ()  # xi = 1: every slot is real, nothing to trim
+
+
 def test_capacity_is_a_five_sigma_bound():
     width, xi = 500, 0.5
     cap = rounds.capacity(width, xi)
