@@ -18,7 +18,7 @@ from pathlib import Path
 
 # torch is pinned to 2.13.0 because that CPU build is what the registry set-up here serves
 # locally; any other torch (or an unpinned one) pulls a multi-GB CUDA build. TensorFlow is
-# pinned to the release the anchors (../shared/anchors/speed.md) were measured with.
+# pinned so that reruns time the same official stack (the release current when this was written).
 VENVS = {
     "tf": ("tensorflow-cpu==2.21.0", "numpy"),
     "torch": ("torch==2.13.0", "numpy", "scipy", "tqdm"),

@@ -9,8 +9,8 @@ Default shape: the asymmetric-scaling MNIST script's NTK log — 50 points, d = 
 timed ``--repeats`` times; the table gives median (min–max) ms and the largest deviation from
 the closed form relative to its largest entry.
 
-Anchors on the 2-core CPU of ../shared/anchors/speed.md: the official PyTorch ``compute_NTK``
-98 s, neural-tangents' best (implementation 2) 3.0 s, a closed form ~4 ms.
+The official PyTorch ``compute_NTK`` at this shape is timed in the same run as the closed form by
+``python -m benchmarks.official --repos DIR``.
 """
 
 from __future__ import annotations
