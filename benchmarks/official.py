@@ -36,9 +36,10 @@ Arithmetic (2 FLOPs per multiply-add) and the fractions of the same-run matmul r
 * own: what the path itself computes, ``jaxntk.rounds.costs`` (the compact paths count their
   padded capacity, plain counts all m neurons in every surrogate);
 * useful: only the neurons a surrogate keeps, in pre-activation (Gram) space, i.e. the least
-  any exact path must do: ``useful_round_macs`` = K tau (n^2 m xi + 2 n m xi C) + 2 n d m
+  any exact path must do: ``useful_round_macs`` = K tau (n^2 m xi + 2 n m xi C) + n d m + n^2 m
   (per local step the Gram product K G of the n x (m xi) gradient and the surrogate's output
-  forward and backward; per round Z = X W^T and the weight update G^T X once);
+  forward and backward; per round the weight update G^T X and the pre-activation update K G
+  once, Z carried from round to round);
 * GD step: 2 n d m (forward X W^T, backward G^T X) + 2 n m C (output layer forward, backward).
 
 Writes ``benchmarks/results/official_<platform>.json`` (``--out``) and prints a table. Not a
@@ -84,7 +85,7 @@ MATMUL = 4096
 def useful_round_macs(n, d, m, out_dim, k, tau, xi) -> float:
     """Multiply-adds of a round counting kept neurons only (m xi per surrogate), Gram space."""
     kept = m * xi
-    return k * tau * (n * n * kept + 2 * n * kept * out_dim) + 2 * n * d * m
+    return k * tau * (n * n * kept + 2 * n * kept * out_dim) + n * d * m + n * n * m
 
 
 def missing_repos(repos: Path | None, names) -> list[str]:
@@ -343,7 +344,7 @@ def run(args, todo, threads) -> dict:
             f["n"], f["d"], f["m"], f["out_dim"], f["k"], f["tau"], f["xi"]
         )
         row = {"shape": f, "useful_gflop": useful / 1e9, "useful_formula":
-               "2 (K tau (n^2 m xi + 2 n m xi C) + 2 n d m)"}  # fmt: skip
+               "2 (K tau (n^2 m xi + 2 n m xi C) + n d m + n^2 m)"}  # fmt: skip
         # The official code's own arithmetic: weight space on its m xi kept columns on average.
         row["official"] = _side(samples["tf_round"], 2 * cost["compact"], useful, rate)
         for path in ("auto", "plain"):

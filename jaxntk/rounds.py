@@ -98,9 +98,9 @@ def costs(n: int, in_dim: int, width: int, out_dim: int, plan_like, cap: int) ->
     def w_space(c):  # forward X W^T, output, backward output, G^T X per step; full loss once
         return k * tau * (2 * n * in_dim * c + 2 * n * c * out_dim) + n * in_dim * width
 
-    def z_space(c):  # Z once, per step output + backward + K G; W update once
+    def z_space(c):  # per step output + backward + K G; W update G^T X once, Z update K G once
         steps = k * tau * (n * n * c + 2 * n * c * out_dim)
-        return steps + 2 * n * in_dim * width
+        return steps + n * in_dim * width + n * n * width
 
     return {"plain": w_space(width), "compact": w_space(cap),
             "gram": z_space(width), "gram_compact": z_space(cap)}  # fmt: skip

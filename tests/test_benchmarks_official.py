@@ -25,7 +25,9 @@ def test_useful_count_is_gram_compact_cost_when_every_neuron_is_kept(n, d, m, ou
 def test_useful_count_at_fig2a_counts_kept_neurons_only():
     f = official.FIG2A
     useful = official.useful_round_macs(f["n"], f["d"], f["m"], f["out_dim"], f["k"], f["tau"], 0.5)
-    assert useful == 10 * 10 * (1000**2 * 250 + 2 * 1000 * 250 * 10) + 2 * 1000 * 2048 * 500
+    assert useful == (
+        10 * 10 * (1000**2 * 250 + 2 * 1000 * 250 * 10) + 1000 * 2048 * 500 + 1000**2 * 500
+    )
     cfg = jaxntk.MaskedConfig(f["k"], f["xi"], f["tau"], f["lr"], 1)
     capacity = jaxntk.rounds.capacity(f["m"], f["xi"])
     assert useful < jaxntk.rounds.costs(1000, 2048, 500, 10, cfg, capacity)["gram_compact"]
