@@ -426,6 +426,17 @@ def _ours(err: BaseException) -> bool:
     return last is not None and any(Path(last).resolve().is_relative_to(r) for r in roots)
 
 
+def use_file_backend() -> None:
+    """Matplotlib's non-interactive Agg backend, for a command-line run that only writes files.
+
+    Chosen here, at the command-line entries (``main``, ``experiments.reproduce``), never when a
+    script is imported: a notebook that imports one keeps its own (inline) backend.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
 def main(script: Script, argv=None) -> int:
     """The ``main(argv)`` of an experiment module.
 
@@ -433,6 +444,7 @@ def main(script: Script, argv=None) -> int:
     exits with its one-line message and no traceback; the outdir is left as it was (the
     checkpoints of finished stages stay, for ``--resume``).
     """
+    use_file_backend()
     options = parse(argv, script.name, script.presets, script.doc)
     try:
         execute(

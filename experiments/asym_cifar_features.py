@@ -34,13 +34,10 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from . import _asym, _cli, _official  # noqa: E402
+from . import _asym, _cli, _official
 
 
 @dataclasses.dataclass(frozen=True)

@@ -41,15 +41,12 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from jaxntk import data as jdata
 
-from jaxntk import data as jdata  # noqa: E402
-
-from . import _asym, _cli, _official  # noqa: E402
+from . import _asym, _cli, _official
 
 PREFERENCE = ("fashion_mnist", "mnist", "digits")
 

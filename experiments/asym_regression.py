@@ -51,16 +51,13 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from tqdm.auto import tqdm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
+from jaxntk import data as jdata
 
-from jaxntk import data as jdata  # noqa: E402
-
-from . import _asym, _cli, _official  # noqa: E402
+from . import _asym, _cli, _official
 
 COLUMNS = 6  # two rows per data set: training panels, then pruning and transfer
 

@@ -42,17 +42,14 @@ import dataclasses
 import sys
 
 import jax.numpy as jnp
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import jaxntk
+from jaxntk import ntk
+from jaxntk.data import sphere_sin
 
-import jaxntk  # noqa: E402
-from jaxntk import ntk  # noqa: E402
-from jaxntk.data import sphere_sin  # noqa: E402
-
-from . import _asym, _cli, _official  # noqa: E402
+from . import _asym, _cli, _official
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,17 +31,14 @@ import sys
 
 import jax
 import jax.numpy as jnp
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import jaxntk
+from jaxntk import data as jdata
+from jaxntk import plotting, prune
 
-import jaxntk  # noqa: E402
-from jaxntk import data as jdata  # noqa: E402
-from jaxntk import plotting, prune  # noqa: E402
-
-from . import _asym, _cli  # noqa: E402
+from . import _asym, _cli
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,16 +26,13 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from tqdm.auto import tqdm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
+import jaxntk
 
-import jaxntk  # noqa: E402
-
-from . import _asym, _cli, asym_simulated  # noqa: E402
+from . import _asym, _cli, asym_simulated
 
 
 @dataclasses.dataclass(frozen=True)

@@ -42,16 +42,13 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from tqdm.auto import tqdm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
+from jaxntk import plotting
 
-from jaxntk import plotting  # noqa: E402
-
-from . import _cli, _masked_data  # noqa: E402
+from . import _cli, _masked_data
 
 
 @dataclasses.dataclass(frozen=True)

@@ -39,18 +39,15 @@ import itertools
 import sys
 
 import jax
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import NullLocator
+from tqdm.auto import tqdm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import NullLocator  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
+import jaxntk
+from jaxntk import presets
 
-import jaxntk  # noqa: E402
-from jaxntk import presets  # noqa: E402
-
-from . import _cli, _masked_data  # noqa: E402
+from . import _cli, _masked_data
 
 
 @dataclasses.dataclass(frozen=True)

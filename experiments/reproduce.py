@@ -486,6 +486,9 @@ def main(argv=None) -> int:
 
 
 def _reproduce_args(args) -> int:
+    from . import _cli
+
+    _cli.use_file_backend()  # the command line only writes files (see _cli.use_file_backend)
     return reproduce(
         args.preset,
         args.out,

@@ -193,3 +193,27 @@ def test_every_listed_experiment_is_a_script():
     for name in reproduce.EXPERIMENTS:
         module = importlib.import_module(f"jaxntk.experiments.{name}")
         assert module.SCRIPT.name == name, name
+
+
+def test_importing_the_experiments_keeps_the_matplotlib_backend():
+    """Scripts choose Agg at their command-line entry only: a notebook that imports them keeps
+    its backend. A fresh interpreter (MPLBACKEND unset) sets a backend no script would choose,
+    imports every experiment module and reads the backend back."""
+    import os
+    import subprocess
+
+    names = sorted(p.stem for p in (ROOT / "experiments").glob("*.py") if p.stem != "__init__")
+    code = (
+        "import importlib, matplotlib\n"
+        "matplotlib.use('svg')\n"
+        f"for name in {names!r}:\n"
+        "    importlib.import_module('jaxntk.experiments.' + name)\n"
+        "import matplotlib.pyplot\n"
+        "print(matplotlib.get_backend())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().lower() == "svg"
+    assert len(names) >= 19  # every module, the shared ones included
