@@ -63,33 +63,17 @@ COLUMNS = 6  # two rows per data set: training panels, then pruning and transfer
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(_asym.AsymConfig):
     datasets: str = "concrete,energy,airfoil,plant"  # comma-separated jaxntk.data names
-    width: int = 500
-    lr: float = 1.0
-    loss: str = "mean"  # the official MSELoss
-    num_steps: int = 6000
-    log_every: int = 1000
-    ntk_points: int = 50
-    max_points: int = 500  # cap on every split's size (0: none); quick only
-    prune_step: int = 50  # prune 0, step, 2 step, ..., width nodes
-    ks: tuple = (10, 50)
-    head_hidden: tuple = (64, 64)
-    head_lr: float = 0.1
-    head_steps: int = 1000
-    num_seeds: int = 2
-    seed: int = 0
-    # theory protocol only: the key of the JAX permutation of the rows (official: the official
-    # rows, NumPy RandomState(10), whatever this is)
-    split_seed: int = 10
-    data_options: tuple = ()  # extra (name, value) options for jaxntk.data.load
-    gammas: tuple = _asym.PAPER_GAMMAS
-    protocol: str = "official"  # see _asym: the official off-by-one Zipf and split rows
 
 
+# The theory protocol permutes the rows with jax.random.key(split_seed) (official: the official
+# rows, NumPy RandomState(10), whatever split_seed is).
+QUICK = Config(width=500, num_steps=6000, max_points=500, num_seeds=2, split_seed=10)
 PRESETS = {
-    "quick": Config(),
-    "paper": Config(
+    "quick": QUICK,
+    "paper": dataclasses.replace(
+        QUICK,
         # what runs offline in about an hour per data set; plant and energy: see the docstring
         datasets="concrete,airfoil",
         width=2000,
@@ -101,7 +85,8 @@ PRESETS = {
         head_steps=5000,
         num_seeds=5,
     ),
-    "smoke": Config(
+    "smoke": dataclasses.replace(
+        QUICK,
         datasets="concrete",
         width=64,
         num_steps=200,
