@@ -111,10 +111,12 @@ def test_failures_are_rows_and_the_run_goes_on(monkeypatch, tmp_path, capsys):
     assert "![_fake_ok](_fake_ok/figure.png)" in md and "_fake_raises/figure.png" not in md
     assert "_fake_ok findings: curve sum 3.0" in md
 
-    # the HTML has the same table, escaped, and embeds the figures by relative path
+    # the HTML is the Markdown converted: the same table, escaped, the figures by relative path
     assert page.count('<td class="holds">') == 4
+    assert page.count('<span class="yes">✓</span>') == page.count('<span class="no">✗</span>') == 2
     assert html.escape("_fake_ok claim B <b>") in page and "claim B <b>" not in page
-    assert '<img src="_fake_ok2/figure.png"' in page
+    assert re.search(r'<img [^>]*src="_fake_ok2/figure.png"', page)
+    assert '<a href="#_fake_ok">' in page and '<h2 id="_fake_ok">' in page  # the overview links
     assert "RuntimeError: _fake_raises broke on purpose" in page
 
     for name in ("_fake_ok", "_fake_ok2"):
