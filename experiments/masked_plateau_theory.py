@@ -130,19 +130,23 @@ def run(cfg: Config) -> dict[str, np.ndarray]:
     _cli.check_protocol(cfg, ("theory",))
     x, y, _ = _masked_data.load(cfg)
     proto = _masked_data.protocol(cfg, cfg.width)
-    params0, keys = _masked_data.init_many(cfg, x, y, cfg.width, proto.parameterization)
+    params0, _ = _masked_data.init_many(cfg, x, y, cfg.width, proto.parameterization)  # kernel
 
-    cache = {}
-    runs = [(k, 1) for k in cfg.subnets] + [(cfg.tau_subnets, t) for t in cfg.local_steps]
-    for k, tau in tqdm(list(dict.fromkeys(runs)), desc="plateau: (K, τ) runs"):
-        # cfg.lr is the theory's own step here (no official lr to convert)
-        mcfg = jaxntk.MaskedConfig(k, cfg.keep_prob, tau, cfg.lr, cfg.num_rounds, loss=proto.loss)
-        batch = jax.jit(
-            jax.vmap(lambda p, key, mcfg=mcfg: jaxntk.train_masked(key, p, x, y, mcfg)[1].loss)
-        )
-        # one checkpointed stage per (K, tau) run (experiments._cli.stage)
-        done = _cli.stage(f"K{k}_tau{tau}", lambda batch=batch: {"loss": batch(params0, keys)})
-        cache[k, tau] = done["loss"]
+    def cell(k, tau):  # cfg.lr is the theory's own step here (no official lr to convert)
+        return jaxntk.MaskedConfig(k, cfg.keep_prob, tau, cfg.lr, cfg.num_rounds, loss=proto.loss)
+
+    def losses(cells):  # one jaxntk.sweep_masked program: cells x seeds
+        return {"loss": _masked_data.sweep(cfg, x, y, cfg.width, proto, cells).loss}
+
+    # The K sweep at tau = 1 is one program (K is a cell of the sweep); tau fixes the local loop,
+    # so every other tau is a sweep of its own. One checkpointed stage each (_cli.stage).
+    by_k = _cli.stage("K_sweep_tau1", lambda: losses([cell(k, 1) for k in cfg.subnets]))["loss"]
+    cache = {(k, 1): by_k[i] for i, k in enumerate(cfg.subnets)}
+    for tau in tqdm(cfg.local_steps, desc="plateau: τ runs"):
+        if (cfg.tau_subnets, tau) not in cache:
+            done = _cli.stage(f"K{cfg.tau_subnets}_tau{tau}",
+                              lambda tau=tau: losses([cell(cfg.tau_subnets, tau)]))  # fmt: skip
+            cache[cfg.tau_subnets, tau] = done["loss"][0]
     kernel = _kernel(cfg, x, params0)
     eig = np.linalg.eigvalsh(kernel)
     loss_k = np.stack([cache[k, 1] for k in cfg.subnets])
