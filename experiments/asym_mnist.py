@@ -46,7 +46,7 @@ import numpy as np
 
 from jaxntk import data as jdata
 
-from . import _asym, _cli, _official
+from . import _asym, _claims, _cli, _official
 
 PREFERENCE = ("fashion_mnist", "mnist", "digits")
 
@@ -160,29 +160,16 @@ def claims(results: dict, cfg: Config) -> list[_cli.Claim]:
     h = int(np.argmin(np.abs(counts - cfg.width // 2)))
     acc = results["prune_test_acc"].mean(axis=1)
     drop1, drop5 = acc[i1, 0] - acc[i1, h], acc[i5, 0] - acc[i5, h]
-    out.append(
-        _cli.Claim(
-            "asymmetric",
-            f"γ = 0.5 is more prunable than γ = 1 ({name}, 50% of nodes removed)",
-            f"test-accuracy drop γ=1 {drop1:.3f} vs γ=0.5 {drop5:.3f}",
-            float(drop1 - drop5),
-            bool(drop5 < drop1),
-            "smaller drop for γ = 0.5",
-        )
-    )
     t = results["transfer_test_acc"].mean(axis=1)[:, 0]
     k0 = int(results["ks"][0])
-    out.append(
-        _cli.Claim(
-            "asymmetric",
-            f"top-k features of γ < 1 transfer better ({name}, k = {k0}, official features)",
-            f"transfer test accuracy γ=1 {t[i1]:.3f} vs γ=0.5 {t[i5]:.3f}",
-            float(t[i5] - t[i1]),
-            bool(t[i5] > t[i1]),
-            "higher for γ = 0.5",
-        )
-    )
-    return out
+    return out + _claims.table("asymmetric", [
+        (f"γ = 0.5 is more prunable than γ = 1 ({name}, 50% of nodes removed)",
+         f"test-accuracy drop γ=1 {drop1:.3f} vs γ=0.5 {drop5:.3f}", drop1 - drop5,
+         "smaller drop for γ = 0.5", drop5 < drop1),
+        (f"top-k features of γ < 1 transfer better ({name}, k = {k0}, official features)",
+         f"transfer test accuracy γ=1 {t[i1]:.3f} vs γ=0.5 {t[i5]:.3f}", t[i5] - t[i1],
+         "higher for γ = 0.5", t[i5] > t[i1]),
+    ])  # fmt: skip
 
 
 def summary(results: dict, cfg: Config) -> str:

@@ -57,7 +57,7 @@ from tqdm.auto import tqdm
 
 from jaxntk import data as jdata
 
-from . import _asym, _cli, _official
+from . import _asym, _claims, _cli, _official
 
 COLUMNS = 6  # two rows per data set: training panels, then pruning and transfer
 
@@ -190,33 +190,19 @@ def claims(results: dict, cfg: Config) -> list[_cli.Claim]:
         rise[name] = (loss[i1, h] - loss[i1, 0], loss[i2, h] - loss[i2, 0])
         t = r["transfer_test_risk"].mean(axis=1)[:, 0]  # smallest k
         gap[name] = (t[i1], t[i2])
-    prunable = all(b < a for a, b in rise.values())
-    out.append(
-        _cli.Claim(
-            "asymmetric",
-            f"γ = {g2:g} is more prunable than γ = 1 (50% of nodes removed)",
-            "test-risk rise γ=1 vs γ="
-            + f"{g2:g}: "
-            + "; ".join(f"{n} {a:.3f} vs {b:.3f}" for n, (a, b) in rise.items()),
-            float(min(a - b for a, b in rise.values())),
-            prunable,
-            "smaller rise on every data set",
-        )
-    )
     k0 = int(per_set[next(iter(per_set))]["ks"][0])
-    transfers = all(b < a for a, b in gap.values())
-    out.append(
-        _cli.Claim(
-            "asymmetric",
-            f"top-k features of γ < 1 transfer better (k = {k0}, official features)",
-            f"transfer test risk γ=1 vs γ={g2:g}: "
-            + "; ".join(f"{n} {a:.3f} vs {b:.3f}" for n, (a, b) in gap.items()),
-            float(min(a - b for a, b in gap.values())),
-            transfers,
-            "lower risk on every data set",
-        )
-    )
-    return out
+
+    def pairs(values):
+        return "; ".join(f"{n} {a:.3f} vs {b:.3f}" for n, (a, b) in values.items())
+
+    return out + _claims.table("asymmetric", [
+        (f"γ = {g2:g} is more prunable than γ = 1 (50% of nodes removed)",
+         f"test-risk rise γ=1 vs γ={g2:g}: {pairs(rise)}", min(a - b for a, b in rise.values()),
+         "smaller rise on every data set", all(b < a for a, b in rise.values())),
+        (f"top-k features of γ < 1 transfer better (k = {k0}, official features)",
+         f"transfer test risk γ=1 vs γ={g2:g}: {pairs(gap)}", min(a - b for a, b in gap.values()),
+         "lower risk on every data set", all(b < a for a, b in gap.values())),
+    ])  # fmt: skip
 
 
 def summary(results: dict, cfg: Config) -> str:

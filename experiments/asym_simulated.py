@@ -49,7 +49,7 @@ import jaxntk
 from jaxntk import ntk
 from jaxntk.data import sphere_sin
 
-from . import _asym, _cli, _official
+from . import _asym, _claims, _cli, _official
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,16 +157,11 @@ def lambda_min_claim(results: dict, cfg: Config) -> list[_cli.Claim]:
         if gamma > 0
     ]
     worst = min(ratios)
-    return [
-        _cli.Claim(
-            "asymmetric",
-            "λ_min(Θ_t) ≥ γ·λ_min(H∞) throughout training (simulated)",
-            f"smallest λ_min(Θ_t) / (γ λ_min(H∞)) over γ > 0, seeds, t = {worst:.2f}",
-            worst,
-            worst >= 0.9,
-            "≥ 0.9 (finite-width slack 10%)",
-        )
-    ]
+    return _claims.table("asymmetric", [(
+        "λ_min(Θ_t) ≥ γ·λ_min(H∞) throughout training (simulated)",
+        f"smallest λ_min(Θ_t) / (γ λ_min(H∞)) over γ > 0, seeds, t = {worst:.2f}", worst,
+        "≥ 0.9 (finite-width slack 10%)",
+    )])  # fmt: skip
 
 
 def claims(results: dict, cfg: Config) -> list[_cli.Claim]:

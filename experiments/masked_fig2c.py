@@ -40,7 +40,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import _cli, _masked_data
+from . import _claims, _cli, _masked_data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,24 +165,13 @@ def claims(results: dict, cfg: Config) -> list[_cli.Claim]:
     # geometric mean over xi of error(widest) / error(narrowest): one seed-noise-tolerant number
     growth = float(np.exp(np.mean(np.log(error[-1] / error[0]))))
     w0, w1 = cfg.widths[0], cfg.widths[-1]
-    return [
-        _cli.Claim(
-            "masked",
-            "at every width, a larger keep probability ξ (lr = 0.2ξ) converges lower (Fig. 2c)",
-            f"fraction of widths ordered ξ=0.3 > 0.5 > 0.8 = {ordered:.2f}",
-            ordered,
-            ordered == 1.0,
-            "= 1",
-        ),
-        _cli.Claim(
-            "masked",
-            "a wider network does not converge to a larger error (over-parameterization)",
-            f"error width {w1} / width {w0}, geometric mean over ξ = {growth:.2f}",
-            growth,
-            growth < 1.2,
-            "< 1.2 (1 = flat; 0.2 of slack for seed noise)",
-        ),
-    ]
+    return _claims.table("masked", [
+        ("at every width, a larger keep probability ξ (lr = 0.2ξ) converges lower (Fig. 2c)",
+         f"fraction of widths ordered ξ=0.3 > 0.5 > 0.8 = {ordered:.2f}", ordered, "= 1"),
+        ("a wider network does not converge to a larger error (over-parameterization)",
+         f"error width {w1} / width {w0}, geometric mean over ξ = {growth:.2f}", growth,
+         "< 1.2 (1 = flat; 0.2 of slack for seed noise)"),
+    ])  # fmt: skip
 
 
 def summary(results: dict, cfg: Config) -> str:

@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 
 from jaxntk import presets
 
-from . import _cli, _masked_data
+from . import _claims, _cli, _masked_data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,32 +188,15 @@ def claims(results: dict, cfg: Config) -> list[_cli.Claim]:
     k_lo, k_hi = cfg.subnets[order[0]], cfg.subnets[order[-1]]
     over_k = float(np.exp(np.mean(np.log(error[order[-1]] / error[order[0]]))))
     slope = float(np.mean(width_slopes(results)))
-    return [
-        _cli.Claim(
-            "masked",
-            "IST (categorical masks) converges linearly to a neighbourhood (Fig. 2d)",
-            f"initial loss / largest converged error over K at width {cfg.widths[-1]} = {drop:.0f}",
-            drop,
-            drop > 10.0,
-            "> 10",
-        ),
-        _cli.Claim(
-            "masked",
-            "IST with more, smaller subnetworks converges to a larger error",
-            f"error K={k_hi} / K={k_lo}, geometric mean over widths = {over_k:.2f}",
-            over_k,
-            over_k > 1.0,
-            "> 1",
-        ),
-        _cli.Claim(
-            "masked",
-            "IST: over-parameterization shrinks the neighbourhood (error falls with width)",
-            f"slope of log error vs log width, mean over K = {slope:.2f}",
-            slope,
-            slope < 0.0,
-            "< 0",
-        ),
-    ]
+    return _claims.table("masked", [
+        ("IST (categorical masks) converges linearly to a neighbourhood (Fig. 2d)",
+         f"initial loss / largest converged error over K at width {cfg.widths[-1]} = {drop:.0f}",
+         drop, "> 10"),
+        ("IST with more, smaller subnetworks converges to a larger error",
+         f"error K={k_hi} / K={k_lo}, geometric mean over widths = {over_k:.2f}", over_k, "> 1"),
+        ("IST: over-parameterization shrinks the neighbourhood (error falls with width)",
+         f"slope of log error vs log width, mean over K = {slope:.2f}", slope, "< 0"),
+    ])  # fmt: skip
 
 
 def summary(results: dict, cfg: Config) -> str:

@@ -53,7 +53,7 @@ from tqdm.auto import tqdm
 import jaxntk
 from jaxntk import _validate
 
-from . import _cli, _masked_data
+from . import _claims, _cli, _masked_data
 
 KERNELS = ("infinite", "empirical")
 
@@ -237,43 +237,21 @@ def claims(results: dict, cfg: Config) -> list[_cli.Claim]:
     upper = np.maximum(*results["heuristic_k"])
     bracketed = float(np.mean((pk >= lower) & (pk <= upper)))
     agreement = float(measured / predicted)
-    return [
-        _cli.Claim(
-            "masked",
-            "the plateau decreases as the number of surrogates K grows (τ=1)",
-            f"plateau K={k_lo} / K={k_hi} = {measured:.2f}; fraction of K steps that decrease "
-            f"= {decreasing:.2f}",
-            measured,
-            measured > 1.5 and decreasing == 1.0,
-            "ratio > 1.5 and every step down",
-        ),
-        _cli.Claim(
-            "masked",
-            "the plateau increases with the local steps τ",
-            f"plateau τ={max(cfg.local_steps)} / τ={min(cfg.local_steps)} at "
-            f"K={cfg.tau_subnets} = {tau_ratio:.2f}",
-            tau_ratio,
-            tau_ratio > 1.0,
-            "> 1",
-        ),
-        _cli.Claim(
-            "masked",
-            f"the §3.3 heuristic predicts the K={k_lo} : K={k_hi} plateau ratio",
-            f"measured ratio {measured:.2f} vs heuristic {predicted:.2f} (measured / "
-            f"heuristic = {agreement:.2f})",
-            agreement,
-            0.5 < agreement < 2.0,
-            "within a factor 2",
-        ),
-        _cli.Claim(
-            "masked",
-            "the two heuristic forms (tr(H²)/λ₀ and tr(H)) bracket the measured plateau",
-            f"fraction of K values inside the bracket = {bracketed:.2f}",
-            bracketed,
-            bracketed >= 0.5,
-            ">= 0.5",
-        ),
-    ]
+    return _claims.table("masked", [
+        ("the plateau decreases as the number of surrogates K grows (τ=1)",
+         f"plateau K={k_lo} / K={k_hi} = {measured:.2f}; fraction of K steps that decrease "
+         f"= {decreasing:.2f}", measured, "ratio > 1.5 and every step down",
+         measured > 1.5 and decreasing == 1.0),
+        ("the plateau increases with the local steps τ",
+         f"plateau τ={max(cfg.local_steps)} / τ={min(cfg.local_steps)} at "
+         f"K={cfg.tau_subnets} = {tau_ratio:.2f}", tau_ratio, "> 1"),
+        (f"the §3.3 heuristic predicts the K={k_lo} : K={k_hi} plateau ratio",
+         f"measured ratio {measured:.2f} vs heuristic {predicted:.2f} (measured / "
+         f"heuristic = {agreement:.2f})", agreement, "within a factor 2",
+         0.5 < agreement < 2.0),
+        ("the two heuristic forms (tr(H²)/λ₀ and tr(H)) bracket the measured plateau",
+         f"fraction of K values inside the bracket = {bracketed:.2f}", bracketed, ">= 0.5"),
+    ])  # fmt: skip
 
 
 def summary(results: dict, cfg: Config) -> str:

@@ -219,3 +219,23 @@ def test_importing_the_experiments_keeps_the_matplotlib_backend():
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().lower() == "svg"
     assert len(names) >= 19  # every module, the shared ones included
+
+
+def test_claim_rows_are_graded_by_the_bound_their_criterion_states():
+    from jaxntk.experiments import _claims
+
+    rows = [
+        ("a", "m", 10.0, "> 10"),  # a strict bound: 10 does not exceed 10
+        ("b", "m", 2.5, "ratio > 2 (the paper's figures: 3.3)"),
+        ("c", "m", -0.31, "slope < −0.3"),  # the typographic minus
+        ("d", "m", 0.5, ">= 0.5"),
+        ("e", "m", 1.0, "= 1"),
+        ("f", "m", float("nan"), "< 0.2"),  # a diverged run never holds
+        ("g", "m", 3.0, "ratio > 1.5 and every step down", False),  # no bound: holds given
+    ]
+    claims = _claims.table("masked", rows)
+    assert [c.holds for c in claims] == [False, True, True, True, True, False, False]
+    assert [c.criterion for c in claims] == [r[3] for r in rows]
+    assert all(c.paper == "masked" and c.claim == r[0] for c, r in zip(claims, rows))
+    with pytest.raises(ValueError, match="states no bound"):
+        _claims.table("masked", [("h", "m", 1.0, "within a factor 2")])
