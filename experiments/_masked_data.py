@@ -227,6 +227,16 @@ def masked_config(cfg, proto: Protocol, num_subnets: int, keep_prob, lr, **field
     )
 
 
+# ``cfg.pad``: True runs a sweep as one batch, K padded to its largest and the compact capacity
+# sized for its largest xi (one compiled program); False (jaxntk's default) groups the cells by
+# (K, capacity), one batch each: no padded work, a program per group. Which is faster depends on
+# whether compilation or compute dominates; measured on 2 shared CPU cores, masked_fig2b:
+# --preset quick 50 s padded vs 117 s grouped (compilation of ~10 groups per row dominates);
+# paper shape (one seed, theory panel) 90 s vs 32 s per round (compute dominates: padding runs
+# xi = 0.1 at xi = 1's capacity). So fig2b pads at quick and smoke, and nothing pads at paper.
+ENGINE = ("path", "pad")
+
+
 def sweep(cfg, x, y, width: int, proto: Protocol, cells, node_scale=None):
     """``MaskedHistory`` (NumPy) of every (cell, seed), leading axes in that order.
 
@@ -257,6 +267,8 @@ def sweep(cfg, x, y, width: int, proto: Protocol, cells, node_scale=None):
         keep_prob=[c.surrogate_keep_prob for c in cells],
         lr=[c.lr for c in cells],
         node_scale=node_scale,
+        path=cfg.path,
+        pad=cfg.pad,
     )
     return jax.tree_util.tree_map(lambda a: np.swapaxes(np.asarray(a), 0, 1), history)
 

@@ -67,12 +67,16 @@ class Config:
     features: str = ""  # path to the paper's ResNet50 feature file; "" = the stand-in ``data``
     num_seeds: int = 2
     seed: int = 0
+    # jaxntk.sweep_masked's engine options (_masked_data.sweep): the exact path ("auto": the
+    # fastest for the shapes, compact surrogates included) and pad (see ENGINE in _masked_data).
+    path: str = "auto"
+    pad: bool = True  # quick and smoke; the paper preset: False
 
 
 PRESETS = {
     "quick": Config(),
     "paper": Config(n=1000, width=500, subnets=tuple(range(1, 11)), num_rounds=100,
-                    num_seeds=10),  # fmt: skip
+                    num_seeds=10, pad=False),  # fmt: skip
     "smoke": Config(data="gaussian", n=16, in_dim=32, out_dim=2, width=64, subnets=(1, 4),
                     keep_probs=(0.3, 0.6, 1.0), lr=0.2, local_steps=2, num_rounds=20, window=5),
 }  # fmt: skip

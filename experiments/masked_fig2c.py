@@ -62,6 +62,10 @@ class Config:
     features: str = ""  # path to the paper's ResNet50 feature file; "" = the stand-in ``data``
     num_seeds: int = 3
     seed: int = 0
+    # jaxntk.sweep_masked's engine options (_masked_data.sweep): the exact path ("auto": the
+    # fastest for the shapes, compact surrogates included) and pad (see ENGINE in _masked_data).
+    path: str = "auto"
+    pad: bool = False
 
 
 PRESETS = {
