@@ -1,7 +1,17 @@
 """Shared command line and outputs of the experiment scripts.
 
 ``python -m experiments.<name> --preset quick|paper|smoke --outdir DIR --seed N [--field value]``:
-every scalar field of the script's frozen ``Config`` dataclass is a flag. Every script writes
+every field of the script's frozen ``Config`` dataclass is a flag, spelled as the field
+(``--num_rounds 40``) or with dashes (``--num-rounds 40``), on top of ``--preset``. Values:
+
+* numbers and strings as written; booleans ``true``/``false`` (also ``1``/``0``, ``yes``/``no``);
+* tuples as one argument, items separated by commas: ``--keep_probs 0.3,0.5,0.7``,
+  ``--widths 250,500``; a tuple of pairs separates the two parts of an item by a colon:
+  ``--gammas 1:0,0.5:0.7`` ((gamma, alpha) pairs), ``--data_options n:500``; ``--ks ""`` is the
+  empty tuple. Items take the type the field declares (``tuple[float, ...]``); a value that does
+  not fit is refused with the expected form before anything runs.
+
+Every script writes
 ``config.json``, ``results.npz``, ``figure.png``, ``figure.pdf`` and ``claims.json`` (the rows it
 contributes to the report's claims table, see ``experiments.reproduce``).
 Beside them, ``timing.json`` records how long the run took (kept when a finished result is
@@ -23,6 +33,7 @@ import json
 import shutil
 import tempfile
 import time
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -142,13 +153,139 @@ def parser_for(name: str, presets: dict, doc: str | None = None) -> argparse.Arg
         help="also checkpoint every N GD steps inside a stage (the asymmetric-scaling scripts; a "
         "multiple of log_every); every script checkpoints after each stage regardless",
     )
+    fields = parser.add_argument_group(
+        "Config fields (default: the preset's value)",
+        "tuples are one argument with comma-separated items, pairs with a colon inside an item: "
+        "--keep_probs 0.3,0.5,0.7, --gammas 1:0,0.5:0.7",
+    )
+    hints = typing.get_type_hints(type(default))
     for field in dataclasses.fields(default):
-        kind = type(getattr(default, field.name))
-        if kind is bool:
-            parser.add_argument(f"--{field.name}", type=lambda s: s.lower() in ("1", "true", "yes"))
-        elif kind in (int, float, str):
-            parser.add_argument(f"--{field.name}", type=kind)
+        values = [getattr(cfg, field.name) for cfg in presets.values()]
+        kind = _field_kind(hints.get(field.name, type(values[0])), values)
+        flags = [f"--{field.name}"]
+        if "_" in field.name:
+            flags.append("--" + field.name.replace("_", "-"))
+        fields.add_argument(
+            *flags,
+            dest=field.name,
+            type=_parser_of(field.name, kind, _show(getattr(default, field.name))),
+            metavar=_metavar(kind),
+            help=f"(quick: {_show(getattr(default, field.name))})",
+        )
     return parser
+
+
+# Field kinds for the command line: int, float, str, bool, or ("tuple", item kind) where an
+# item kind is a scalar kind or ("pair", kind, kind); None parses an atom as int, float or str.
+_SCALARS = (bool, int, float, str)
+
+
+def _field_kind(hint, values):
+    """The command-line kind of a Config field from its annotation (``tuple[float, ...]``), or,
+    for a bare ``tuple``, from the presets' values."""
+    if hint in _SCALARS:
+        return hint
+    if hint is tuple or typing.get_origin(hint) is tuple:
+        args = typing.get_args(hint)
+        if args:
+            return ("tuple", _item_kind(args[0]))
+        items = [item for value in values for item in value]
+        return ("tuple", _item_kind_of(items))
+    return type(values[0]) if type(values[0]) in _SCALARS else str
+
+
+def _item_kind(hint):
+    if typing.get_origin(hint) is tuple:
+        first, second = typing.get_args(hint)
+        return ("pair", _item_kind(first), _item_kind(second))
+    return hint if hint in _SCALARS else None
+
+
+def _item_kind_of(items):
+    if not items:
+        return None
+    if all(isinstance(i, tuple) and len(i) == 2 for i in items):
+        return ("pair", _item_kind_of([i[0] for i in items]), _item_kind_of([i[1] for i in items]))
+    if all(isinstance(i, bool) for i in items):
+        return bool
+    if all(isinstance(i, int) and not isinstance(i, bool) for i in items):
+        return int
+    if all(isinstance(i, (int, float)) and not isinstance(i, bool) for i in items):
+        return float
+    return None
+
+
+_TRUE, _FALSE = ("1", "true", "yes"), ("0", "false", "no")
+
+
+def _atom(text: str, kind):
+    text = text.strip()
+    if kind is bool:
+        if text.lower() in _TRUE + _FALSE:
+            return text.lower() in _TRUE
+        raise ValueError(f"{text!r} is not true or false")
+    if kind in (int, float, str):
+        return kind(text)
+    for guess in (int, float):  # an undeclared item: the first type that reads it
+        try:
+            return guess(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _example(kind) -> str:
+    if isinstance(kind, tuple) and kind[0] == "tuple":
+        item = _example(kind[1])
+        return f"{item},{item}"
+    if isinstance(kind, tuple):  # a pair
+        return f"{_example(kind[1])}:{_example(kind[2])}"
+    return {bool: "true", int: "4", float: "0.5", str: "text"}.get(kind, "value")
+
+
+def _metavar(kind) -> str:
+    if isinstance(kind, tuple) and kind[0] == "tuple":
+        return _metavar(kind[1]) + ",..."
+    if isinstance(kind, tuple):  # a pair
+        return f"{_metavar(kind[1])}:{_metavar(kind[2])}"
+    return {bool: "true|false", int: "INT", float: "FLOAT", str: "TEXT"}.get(kind, "VALUE")
+
+
+def _show(value) -> str:
+    """A value as the command line writes it (the --help text's defaults)."""
+    if isinstance(value, tuple):
+        return ",".join(":".join(map(str, v)) if isinstance(v, tuple) else str(v) for v in value)
+    return str(value)
+
+
+def _parser_of(name: str, kind, example: str = ""):
+    """argparse ``type=`` for a field of ``kind``: a clear error naming the expected form (the
+    quick preset's value ``example`` where it has one)."""
+    if kind in (int, float, str):
+        return kind  # argparse's own message: "invalid int value: 'wide'"
+    example = example or _example(kind)
+
+    def parse_value(text: str):
+        try:
+            if not (isinstance(kind, tuple) and kind[0] == "tuple"):
+                return _atom(text, kind)
+            items = [i for i in text.split(",") if i.strip()]
+            if kind[1] is None or not isinstance(kind[1], tuple):
+                return tuple(_atom(i, kind[1]) for i in items)
+            out = []
+            for item in items:
+                parts = item.split(":")
+                if len(parts) != 2:
+                    raise ValueError(f"item {item!r} is not two values joined by ':'")
+                out.append((_atom(parts[0], kind[1][1]), _atom(parts[1], kind[1][2])))
+            return tuple(out)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} does not fit {name}: {err}; write it like --{name} {example}"
+            ) from None
+
+    parse_value.__name__ = name  # argparse names the type in its own messages
+    return parse_value
 
 
 def parse(argv, name: str, presets: dict, doc: str | None = None) -> Options:
@@ -418,6 +555,17 @@ def _ours(err: BaseException) -> bool:
     return last is not None and any(Path(last).resolve().is_relative_to(r) for r in roots)
 
 
+def use_file_backend() -> None:
+    """Matplotlib's non-interactive Agg backend, for a command-line run that only writes files.
+
+    Chosen here, at the command-line entries (``main``, ``experiments.reproduce``), never when a
+    script is imported: a notebook that imports one keeps its own (inline) backend.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
 def main(script: Script, argv=None) -> int:
     """The ``main(argv)`` of an experiment module.
 
@@ -425,6 +573,7 @@ def main(script: Script, argv=None) -> int:
     exits with its one-line message and no traceback; the outdir is left as it was (the
     checkpoints of finished stages stay, for ``--resume``).
     """
+    use_file_backend()
     options = parse(argv, script.name, script.presets, script.doc)
     try:
         execute(

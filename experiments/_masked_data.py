@@ -227,16 +227,35 @@ def masked_config(cfg, proto: Protocol, num_subnets: int, keep_prob, lr, **field
     )
 
 
-def seeds_by_keep_prob(cfg, x, y, width: int, proto: Protocol, keep_probs, config_of):
-    """``MaskedHistory`` (NumPy) of every (keep_prob, seed), leading axes in that order.
+# ``cfg.pad``: True runs a sweep as one batch, K padded to its largest and the compact capacity
+# sized for its largest xi (one compiled program); False (jaxntk's default) groups the cells by
+# (K, capacity), one batch each: no padded work, a program per group. Which is faster depends on
+# whether compilation or compute dominates; measured on 2 shared CPU cores, masked_fig2b:
+# --preset quick 50 s padded vs 117 s grouped (compilation of ~10 groups per row dominates);
+# paper shape (one seed, theory panel) 90 s vs 32 s per round (compute dominates: padding runs
+# xi = 0.1 at xi = 1's capacity). So fig2b pads at quick and smoke, and nothing pads at paper.
+ENGINE = ("path", "pad")
 
-    One compiled program on the fast engine: ``jaxntk.sweep_masked`` runs the seeds x keep
-    probabilities, each cell ``config_of(xi)``'s ``train_masked`` run from ``init_many``'s
-    initialization and key (up to float rounding), on the exact fast path its shapes favour
-    (compact surrogates included, which a vmap over xi could not use).
+
+def sweep(cfg, x, y, width: int, proto: Protocol, cells, node_scale=None):
+    """``MaskedHistory`` (NumPy) of every (cell, seed), leading axes in that order.
+
+    ``cells``: ``MaskedConfig``s that differ only in K, xi and lr (``num_subnets``,
+    ``surrogate_keep_prob``, ``lr``); ``node_scale``: optional (cells, width) base node scales.
+    One compiled program on the engine the benchmarks measure: ``jaxntk.sweep_masked`` runs the
+    seeds x cells, each cell's ``train_masked`` run from ``init_many``'s initialization and key
+    (up to float rounding), on the exact fast path its shapes favour (compact surrogates
+    included, which a hand-written vmap over cells could not use).
     """
+    shared = ("local_steps", "num_rounds", "mask", "unsampled", "loss")
+    for cell in cells[1:]:
+        differ = [f for f in shared if getattr(cell, f) != getattr(cells[0], f)]
+        if differ:
+            raise ValueError(
+                f"one sweep's cells may differ in K, keep_prob and lr only, not in {differ}; "
+                "run those as separate sweeps"
+            )
     params0, keys = init_many(cfg, x, y, width, proto.parameterization)
-    cells = [config_of(float(xi)) for xi in keep_probs]
     structure = dataclasses.replace(cells[0], num_subnets=max(c.num_subnets for c in cells))
     _, history = jaxntk.sweep_masked(
         keys,
@@ -247,8 +266,17 @@ def seeds_by_keep_prob(cfg, x, y, width: int, proto: Protocol, keep_probs, confi
         num_subnets=[c.num_subnets for c in cells],
         keep_prob=[c.surrogate_keep_prob for c in cells],
         lr=[c.lr for c in cells],
+        node_scale=node_scale,
+        path=cfg.path,
+        pad=cfg.pad,
     )
     return jax.tree_util.tree_map(lambda a: np.swapaxes(np.asarray(a), 0, 1), history)
+
+
+def seeds_by_keep_prob(cfg, x, y, width: int, proto: Protocol, keep_probs, config_of):
+    """``sweep`` over the cells ``config_of(xi)``, one per keep probability (leading axes
+    (keep_prob, seed))."""
+    return sweep(cfg, x, y, width, proto, [config_of(float(xi)) for xi in keep_probs])
 
 
 def protocols(cfg, width: int) -> list[Protocol]:

@@ -34,44 +34,27 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from . import _asym, _cli, _official  # noqa: E402
+from . import _asym, _claims, _cli, _official
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(_asym.AsymConfig):
     features: str = ""  # path to the .npz feature file (required)
-    width: int = 1000
-    lr: float = 5.0
-    loss: str = "softmax_ce"
-    num_steps: int = 2000
-    log_every: int = 250
-    ntk_points: int = 50
-    max_points: int = 5000
-    prune_step: int = 50
-    ks: tuple = ()
-    head_hidden: tuple = (128, 128)
-    head_lr: float = 1.0
-    head_steps: int = 1000
-    num_seeds: int = 2
-    seed: int = 0
-    split_seed: int = 0
-    data_options: tuple = ()
-    gammas: tuple = _asym.PAPER_GAMMAS
-    protocol: str = "official"  # see _asym: the official off-by-one Zipf
 
 
+QUICK = Config(lr=5.0, loss="softmax_ce", num_steps=2000, log_every=250, max_points=5000, ks=(),
+               head_hidden=(128, 128), head_lr=1.0)  # fmt: skip
 PRESETS = {
-    "quick": Config(),
-    "paper": Config(
-        width=2000, num_steps=20_000, log_every=1000, max_points=0, prune_step=100, num_seeds=5
-    ),
-    "smoke": Config(
+    "quick": QUICK,
+    "paper": dataclasses.replace(
+        QUICK, width=2000, num_steps=20_000, log_every=1000, max_points=0, prune_step=100,
+        num_seeds=5,
+    ),  # fmt: skip
+    "smoke": dataclasses.replace(
+        QUICK,
         width=64,
         num_steps=100,
         log_every=50,
@@ -135,16 +118,11 @@ def claims(results: dict, cfg: Config) -> list[_cli.Claim]:
     i1, i5 = _asym.gamma_index(cfg.gammas, 1.0), _asym.gamma_index(cfg.gammas, 0.5)
     if i1 is not None and i5 is not None:
         gap = float(acc[i1] - acc[i5])
-        out.append(
-            _cli.Claim(
-                "asymmetric",
-                "γ = 0.5 generalises like γ = 1 (CIFAR features)",
-                f"test accuracy γ=1 {acc[i1]:.3f} vs γ=0.5 {acc[i5]:.3f}",
-                gap,
-                abs(gap) < 0.03,
-                "|difference| < 0.03",
-            )
-        )
+        out += _claims.table("asymmetric", [(
+            "γ = 0.5 generalises like γ = 1 (CIFAR features)",
+            f"test accuracy γ=1 {acc[i1]:.3f} vs γ=0.5 {acc[i5]:.3f}", gap,
+            "|difference| < 0.03", abs(gap) < 0.03,
+        )])  # fmt: skip
     return out
 
 

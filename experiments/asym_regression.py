@@ -51,48 +51,29 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from tqdm.auto import tqdm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
+from jaxntk import data as jdata
 
-from jaxntk import data as jdata  # noqa: E402
-
-from . import _asym, _cli, _official  # noqa: E402
+from . import _asym, _claims, _cli, _official
 
 COLUMNS = 6  # two rows per data set: training panels, then pruning and transfer
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(_asym.AsymConfig):
     datasets: str = "concrete,energy,airfoil,plant"  # comma-separated jaxntk.data names
-    width: int = 500
-    lr: float = 1.0
-    loss: str = "mean"  # the official MSELoss
-    num_steps: int = 6000
-    log_every: int = 1000
-    ntk_points: int = 50
-    max_points: int = 500  # cap on every split's size (0: none); quick only
-    prune_step: int = 50  # prune 0, step, 2 step, ..., width nodes
-    ks: tuple = (10, 50)
-    head_hidden: tuple = (64, 64)
-    head_lr: float = 0.1
-    head_steps: int = 1000
-    num_seeds: int = 2
-    seed: int = 0
-    # theory protocol only: the key of the JAX permutation of the rows (official: the official
-    # rows, NumPy RandomState(10), whatever this is)
-    split_seed: int = 10
-    data_options: tuple = ()  # extra (name, value) options for jaxntk.data.load
-    gammas: tuple = _asym.PAPER_GAMMAS
-    protocol: str = "official"  # see _asym: the official off-by-one Zipf and split rows
 
 
+# The theory protocol permutes the rows with jax.random.key(split_seed) (official: the official
+# rows, NumPy RandomState(10), whatever split_seed is).
+QUICK = Config(width=500, num_steps=6000, max_points=500, num_seeds=2, split_seed=10)
 PRESETS = {
-    "quick": Config(),
-    "paper": Config(
+    "quick": QUICK,
+    "paper": dataclasses.replace(
+        QUICK,
         # what runs offline in about an hour per data set; plant and energy: see the docstring
         datasets="concrete,airfoil",
         width=2000,
@@ -104,7 +85,8 @@ PRESETS = {
         head_steps=5000,
         num_seeds=5,
     ),
-    "smoke": Config(
+    "smoke": dataclasses.replace(
+        QUICK,
         datasets="concrete",
         width=64,
         num_steps=200,
@@ -208,33 +190,19 @@ def claims(results: dict, cfg: Config) -> list[_cli.Claim]:
         rise[name] = (loss[i1, h] - loss[i1, 0], loss[i2, h] - loss[i2, 0])
         t = r["transfer_test_risk"].mean(axis=1)[:, 0]  # smallest k
         gap[name] = (t[i1], t[i2])
-    prunable = all(b < a for a, b in rise.values())
-    out.append(
-        _cli.Claim(
-            "asymmetric",
-            f"γ = {g2:g} is more prunable than γ = 1 (50% of nodes removed)",
-            "test-risk rise γ=1 vs γ="
-            + f"{g2:g}: "
-            + "; ".join(f"{n} {a:.3f} vs {b:.3f}" for n, (a, b) in rise.items()),
-            float(min(a - b for a, b in rise.values())),
-            prunable,
-            "smaller rise on every data set",
-        )
-    )
     k0 = int(per_set[next(iter(per_set))]["ks"][0])
-    transfers = all(b < a for a, b in gap.values())
-    out.append(
-        _cli.Claim(
-            "asymmetric",
-            f"top-k features of γ < 1 transfer better (k = {k0}, official features)",
-            f"transfer test risk γ=1 vs γ={g2:g}: "
-            + "; ".join(f"{n} {a:.3f} vs {b:.3f}" for n, (a, b) in gap.items()),
-            float(min(a - b for a, b in gap.values())),
-            transfers,
-            "lower risk on every data set",
-        )
-    )
-    return out
+
+    def pairs(values):
+        return "; ".join(f"{n} {a:.3f} vs {b:.3f}" for n, (a, b) in values.items())
+
+    return out + _claims.table("asymmetric", [
+        (f"γ = {g2:g} is more prunable than γ = 1 (50% of nodes removed)",
+         f"test-risk rise γ=1 vs γ={g2:g}: {pairs(rise)}", min(a - b for a, b in rise.values()),
+         "smaller rise on every data set", all(b < a for a, b in rise.values())),
+        (f"top-k features of γ < 1 transfer better (k = {k0}, official features)",
+         f"transfer test risk γ=1 vs γ={g2:g}: {pairs(gap)}", min(a - b for a, b in gap.values()),
+         "lower risk on every data set", all(b < a for a, b in gap.values())),
+    ])  # fmt: skip
 
 
 def summary(results: dict, cfg: Config) -> str:

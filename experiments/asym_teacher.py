@@ -31,17 +31,14 @@ import sys
 
 import jax
 import jax.numpy as jnp
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import jaxntk
+from jaxntk import data as jdata
+from jaxntk import plotting, prune
 
-import jaxntk  # noqa: E402
-from jaxntk import data as jdata  # noqa: E402
-from jaxntk import plotting, prune  # noqa: E402
-
-from . import _asym, _cli  # noqa: E402
+from . import _asym, _claims, _cli
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,16 +152,11 @@ def claims(results: dict, cfg: Config) -> list[_cli.Claim]:
     out += _asym.feature_learning_claim(movement, cfg.gammas, "ReLU teacher")
     if i1 is not None and i5 is not None:
         ratio = float(gain[i5] / max(gain[i1], 1e-12))
-        out.append(
-            _cli.Claim(
-                "asymmetric",
-                "the large-λ nodes turn towards the teacher w* when γ < 1, not when γ = 1",
-                f"cosine gain of the top-5-λ nodes: γ=0.5 {gain[i5]:.3f}, γ=1 {gain[i1]:.3f}",
-                ratio,
-                bool(gain[i5] > 0 and ratio > 2.0),
-                "γ=0.5 gain > 2 × γ=1 gain",
-            )
-        )
+        out += _claims.table("asymmetric", [(
+            "the large-λ nodes turn towards the teacher w* when γ < 1, not when γ = 1",
+            f"cosine gain of the top-5-λ nodes: γ=0.5 {gain[i5]:.3f}, γ=1 {gain[i1]:.3f}", ratio,
+            "γ=0.5 gain > 2 × γ=1 gain", gain[i5] > 0 and ratio > 2.0,
+        )])  # fmt: skip
     return out
 
 

@@ -26,16 +26,13 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from tqdm.auto import tqdm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
+import jaxntk
 
-import jaxntk  # noqa: E402
-
-from . import _asym, _cli, asym_simulated  # noqa: E402
+from . import _asym, _claims, _cli, asym_simulated
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,35 +128,19 @@ def plot(results: dict, cfg: Config):
 
 
 def claims(results: dict, cfg: Config) -> list[_cli.Claim]:
-    out = []
     move, change = slopes(results, "movement"), slopes(results, "ntk_change")
+    rows = []
     for g, (gamma, alpha) in enumerate(cfg.gammas):
         name = _asym.label(gamma, alpha)
-        if gamma == 1:
-            for what, s in (("top-node movement", move[g]), ("NTG change", change[g])):
-                out.append(
-                    _cli.Claim(
-                        "asymmetric",
-                        f"γ = 1 is lazy: {what} shrinks with width like m^(−1/2)",
-                        f"{what} slope in log m ({name}) = {s:+.2f}",
-                        s,
-                        s < -0.3,
-                        "slope < −0.3",
-                    )
-                )
-        else:
-            for what, s in (("top-node movement", move[g]), ("NTG change", change[g])):
-                out.append(
-                    _cli.Claim(
-                        "asymmetric",
-                        f"γ < 1 learns features: {what} does not vanish with width",
-                        f"{what} slope in log m ({name}) = {s:+.2f}",
-                        s,
-                        s > -0.15,
-                        "slope > −0.15",
-                    )
-                )
-    return out
+        for what, s in (("top-node movement", move[g]), ("NTG change", change[g])):
+            if gamma == 1:
+                claim = f"γ = 1 is lazy: {what} shrinks with width like m^(−1/2)"
+                criterion = "slope < −0.3"
+            else:
+                claim = f"γ < 1 learns features: {what} does not vanish with width"
+                criterion = "slope > −0.15"
+            rows.append((claim, f"{what} slope in log m ({name}) = {s:+.2f}", s, criterion))
+    return _claims.table("asymmetric", rows)
 
 
 def summary(results: dict, cfg: Config) -> str:

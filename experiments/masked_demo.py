@@ -29,18 +29,15 @@ import sys
 
 import jax
 import jax.numpy as jnp
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from tqdm.auto import tqdm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
+import jaxntk
+from jaxntk import plotting, presets
+from jaxntk.data import unit_norm_regression
 
-import jaxntk  # noqa: E402
-from jaxntk import plotting, presets  # noqa: E402
-from jaxntk.data import unit_norm_regression  # noqa: E402
-
-from . import _cli  # noqa: E402
+from . import _cli
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,10 +8,11 @@ lr = 0.2 xi = 0.2 / K as in Figs. 2a and 2c, tau = 3 local steps and n as in Fig
 
 What it shows: the converged training loss (mean of the last ``window`` rounds of a fixed
 ``num_rounds``, as the official ``IST`` function runs a fixed ``global_iter``) against the width,
-one line per K, mean +- sd over seeds as error bars (seeds are a vmap; (K, width) is a host loop
-since both fix shapes). Official protocol (default): "code" parameterization, loss
-1/2 sum (f - y)^2 / n; categorical masks hold every neuron in exactly one surrogate, so the
-official zeroing never acts. ``--protocol theory``: "ntk", 1/2 sum, lr x m / (n C).
+one line per K, mean +- sd over seeds as error bars (each width is one ``jaxntk.sweep_masked``
+program over K x seeds; the width fixes the shapes, so widths are a host loop). Official
+protocol (default): "code" parameterization, loss 1/2 sum (f - y)^2 / n; categorical masks hold
+every neuron in exactly one surrogate, so the official zeroing never acts. ``--protocol theory``:
+"ntk", 1/2 sum, lr x m / (n C).
 
 Expected outcome (quick preset, measured, official protocol, Fashion-MNIST stand-in): IST
 converges to a plateau for every K and width (from ~0.5 at round 0, at 40 rounds not yet flat);
@@ -35,22 +36,16 @@ claims.json.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import sys
 
-import jax
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import NullLocator
+from tqdm.auto import tqdm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import NullLocator  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
+from jaxntk import presets
 
-import jaxntk  # noqa: E402
-from jaxntk import presets  # noqa: E402
-
-from . import _cli, _masked_data  # noqa: E402
+from . import _claims, _cli, _masked_data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +68,10 @@ class Config:
     features: str = ""  # path to the paper's ResNet50 feature file; "" = the stand-in ``data``
     num_seeds: int = 3
     seed: int = 0
+    # jaxntk.sweep_masked's engine options (_masked_data.sweep): the exact path ("auto": the
+    # fastest for the shapes, compact surrogates included) and pad (see ENGINE in _masked_data).
+    path: str = "auto"
+    pad: bool = False
 
 
 PRESETS = {
@@ -95,39 +94,36 @@ PRESETS = {
 }
 
 
-def seed_losses(cfg: Config, x, y, width: int, proto, mcfg: jaxntk.MaskedConfig) -> np.ndarray:
-    """(seed, rounds + 1) full-network losses of ``mcfg`` at ``width``; seeds are a vmap.
-
-    One checkpointed stage (``experiments._cli.stage``) per call.
-    """
-
-    def losses():
-        params0, keys = _masked_data.init_many(cfg, x, y, width, proto.parameterization)
-        def one(p, key, x, y):
-            return jaxntk.train_masked(key, p, x, y, mcfg)[1].loss
-
-        batch = jax.jit(jax.vmap(one, in_axes=(0, 0, None, None)))
-        return {"loss": batch(params0, keys, x, y)}
-
-    return _cli.stage(f"K{mcfg.num_subnets}_width{width}", losses)["loss"]
-
-
 def run(cfg: Config) -> dict[str, np.ndarray]:
     """``loss`` (K, width, seed, rounds + 1) and ``error`` (K, width, seed).
 
-    Categorical masks hold every neuron in exactly one surrogate, so the official zeroing of
-    unsampled neurons never acts: the protocols differ by units and lr only (no companion).
+    Each width is one ``jaxntk.sweep_masked`` program (one checkpointed stage): its cells are the
+    K of ``cfg.subnets`` and the official-scale K = official_k run, seeds batched. Categorical
+    masks hold every neuron in exactly one surrogate, so the official zeroing of unsampled
+    neurons never acts: the protocols differ by units and lr only (no companion).
     """
     x, y, _ = _masked_data.load(cfg)
-    loss = np.zeros((len(cfg.subnets), len(cfg.widths), cfg.num_seeds, cfg.num_rounds + 1))
-    cells = list(itertools.product(range(len(cfg.subnets)), range(len(cfg.widths))))
-    for k, w in tqdm(cells, desc="fig2d: (K, width)"):
-        num_subnets, width = cfg.subnets[k], cfg.widths[w]
+    loss, official = [], []
+    for width in tqdm(cfg.widths, desc="fig2d: widths (each one sweep of K × seeds)"):
         proto = _masked_data.protocol(cfg, width)
-        mcfg = presets.ist(num_subnets, cfg.local_steps,
-                           cfg.lr_per_keep_prob / num_subnets * proto.lr_factor, cfg.num_rounds,
-                           loss=proto.loss, unsampled=proto.unsampled)  # fmt: skip
-        loss[k, w] = seed_losses(cfg, x, y, width, proto, mcfg)
+        cells = [
+            presets.ist(k, cfg.local_steps, cfg.lr_per_keep_prob / k * proto.lr_factor,
+                        cfg.num_rounds, loss=proto.loss, unsampled=proto.unsampled)
+            for k in cfg.subnets
+        ]  # fmt: skip
+        if cfg.official_k:
+            k = cfg.official_k
+            cells.append(_masked_data.masked_config(
+                cfg, proto, k, cfg.official_keep_prob, cfg.lr_per_keep_prob / k,
+                mask="categorical"))  # fmt: skip
+
+        def one_width(width=width, proto=proto, cells=cells):  # a stage (experiments._cli.stage)
+            return {"loss": _masked_data.sweep(cfg, x, y, width, proto, cells).loss}
+
+        done = _cli.stage(f"width{width}", one_width)["loss"]  # (cell, seed, rounds + 1)
+        loss.append(done[: len(cfg.subnets)])
+        official.append(done[len(cfg.subnets) :])
+    loss = np.stack(loss, axis=1)  # (K, width, seed, rounds + 1)
     out = {
         "widths": np.asarray(cfg.widths),
         "subnets": np.asarray(cfg.subnets),
@@ -135,14 +131,7 @@ def run(cfg: Config) -> dict[str, np.ndarray]:
         "error": _masked_data.converged(loss, cfg.window),
     }
     if cfg.official_k:
-        k = cfg.official_k
-        official = np.zeros((len(cfg.widths), cfg.num_seeds, cfg.num_rounds + 1))
-        for w, width in enumerate(tqdm(cfg.widths, desc="fig2d: official 1/ξ scale")):
-            proto = _masked_data.protocol(cfg, width)
-            mcfg = _masked_data.masked_config(cfg, proto, k, cfg.official_keep_prob,
-                                              cfg.lr_per_keep_prob / k, mask="categorical")
-            official[w] = seed_losses(cfg, x, y, width, proto, mcfg)
-        out["official_error"] = _masked_data.converged(official, cfg.window)
+        out["official_error"] = _masked_data.converged(np.stack(official)[:, 0], cfg.window)
     return out
 
 
@@ -203,32 +192,15 @@ def claims(results: dict, cfg: Config) -> list[_cli.Claim]:
     k_lo, k_hi = cfg.subnets[order[0]], cfg.subnets[order[-1]]
     over_k = float(np.exp(np.mean(np.log(error[order[-1]] / error[order[0]]))))
     slope = float(np.mean(width_slopes(results)))
-    return [
-        _cli.Claim(
-            "masked",
-            "IST (categorical masks) converges linearly to a neighbourhood (Fig. 2d)",
-            f"initial loss / largest converged error over K at width {cfg.widths[-1]} = {drop:.0f}",
-            drop,
-            drop > 10.0,
-            "> 10",
-        ),
-        _cli.Claim(
-            "masked",
-            "IST with more, smaller subnetworks converges to a larger error",
-            f"error K={k_hi} / K={k_lo}, geometric mean over widths = {over_k:.2f}",
-            over_k,
-            over_k > 1.0,
-            "> 1",
-        ),
-        _cli.Claim(
-            "masked",
-            "IST: over-parameterization shrinks the neighbourhood (error falls with width)",
-            f"slope of log error vs log width, mean over K = {slope:.2f}",
-            slope,
-            slope < 0.0,
-            "< 0",
-        ),
-    ]
+    return _claims.table("masked", [
+        ("IST (categorical masks) converges linearly to a neighbourhood (Fig. 2d)",
+         f"initial loss / largest converged error over K at width {cfg.widths[-1]} = {drop:.0f}",
+         drop, "> 10"),
+        ("IST with more, smaller subnetworks converges to a larger error",
+         f"error K={k_hi} / K={k_lo}, geometric mean over widths = {over_k:.2f}", over_k, "> 1"),
+        ("IST: over-parameterization shrinks the neighbourhood (error falls with width)",
+         f"slope of log error vs log width, mean over K = {slope:.2f}", slope, "< 0"),
+    ])  # fmt: skip
 
 
 def summary(results: dict, cfg: Config) -> str:

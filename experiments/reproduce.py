@@ -4,11 +4,12 @@ Each experiment module ``experiments.<name>`` (listed in ``EXPERIMENTS``) provid
 (see ``experiments._cli.Script``); optionally ``available(cfg) -> str | None`` (a reason to skip,
 e.g. no CIFAR feature file given) and ``findings(results, cfg) -> str`` (a paragraph for the
 report). Every experiment runs through ``_cli.execute`` into ``OUT/<name>/`` (config.json,
-results.npz, figure.png/.pdf, claims.json); then ``OUT/report.md`` and ``OUT/report.html`` get
-a header (preset, seed, date, library versions, device, total runtime), an overview of the
-experiments, the claims table (every ``Claim`` of every experiment: paper, claim, the measured
-number, the criterion, whether it holds) and one section per experiment (the first paragraph of
-its docstring, its runtime, its figure, its findings). The report is rewritten (atomically)
+results.npz, figure.png/.pdf, claims.json); then ``OUT/report.md`` (and ``OUT/report.html``, the
+same Markdown converted by Python-Markdown) gets a header (preset, seed, date, library versions,
+device, total runtime), an overview of the experiments, the claims table (every ``Claim`` of
+every experiment: paper, claim, the measured number, the criterion, whether it holds) and one
+section per experiment (the first paragraph of its docstring, its runtime, its figure, its
+findings). The report is rewritten (atomically)
 after every experiment, so an interrupted run leaves a valid partial report, and ``--resume``
 continues it: every experiment resumes from its stage checkpoints and a finished one is
 re-plotted from its results.npz. Without ``--resume`` it rewrites ``OUT`` (the main job's folder).
@@ -27,7 +28,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
-import html
 import importlib
 import importlib.metadata
 import os
@@ -238,7 +238,7 @@ def markdown(rows, header) -> str:
         ],
     )  # fmt: skip
     for r in rows:
-        lines += ["", f'<a id="{r.name}"></a>', "", f"## {r.name}", ""]
+        lines += ["", f"## {r.name}", ""]  # its anchor #name: GitHub's and html_report's
         if r.summary:
             lines += [r.summary, ""]
         lines += [f"*{_status_text(r)}; runtime {_duration(r.seconds)}*", ""]
@@ -261,88 +261,32 @@ th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertica
 th { background: #f2f2f2; }
 td.holds { text-align: center; font-weight: bold; }
 .yes { color: #1a7f37; } .no { color: #cf222e; }
-.ok { color: #1a7f37; } .skipped { color: #9a6700; } .failed { color: #cf222e; }
 img { max-width: 100%; border: 1px solid #eee; }
 pre { background: #f6f8fa; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
-dl.header { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1em; }
-dl.header dt { font-weight: bold; }
 """
-
-
-def _html_table(header, rows, cell_classes=None) -> list[str]:
-    """``rows`` hold already-escaped HTML; ``cell_classes[i]`` is a class for column i."""
-    cell_classes = cell_classes or {}
-    lines = ["<table>", "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"]
-    for row in rows:
-        cells = "".join(
-            f'<td class="{cell_classes[i]}">{c}</td>' if i in cell_classes else f"<td>{c}</td>"
-            for i, c in enumerate(row)
-        )
-        lines.append(f"<tr>{cells}</tr>")
-    return lines + ["</table>"]
+# The claims table's last cell, as Python-Markdown writes it, marked for the stylesheet.
+_HOLDS_CELL = {mark: f'<td class="holds"><span class="{cls}">{mark}</span></td>'
+               for mark, cls in ((MARK[True], "yes"), (MARK[False], "no"))}  # fmt: skip
 
 
 def html_report(rows, header) -> str:
-    e = html.escape
-    held, total = _claim_counts(rows)
-    lines = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        "<title>jaxntk reproduction report</title>",
-        f"<style>{CSS}</style></head><body>",
-        "<h1>jaxntk reproduction report</h1>",
-        '<dl class="header">',
-        *(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in header),
-        "</dl>",
-        "<h2>Experiments</h2>",
-    ]
-    lines += _html_table(
-        ("experiment", "status", "runtime"),
-        [
-            (
-                f'<a href="#{e(r.name)}">{e(r.name)}</a>',
-                f'<span class="{r.status}">{e(_status_text(r))}</span>',
-                e(_duration(r.seconds)),
-            )
-            for r in rows
-        ],
+    """``markdown(rows, header)`` converted by Python-Markdown (tables, fenced code, heading ids):
+    the report is written once, as Markdown. Raw HTML is not interpreted (an experiment's text
+    is data, never markup: ``<b>`` in a claim is shown, escaped), and each ✓ / ✗ cell gets the
+    class ``holds``."""
+    import markdown as md_lib
+
+    converter = md_lib.Markdown(extensions=["tables", "fenced_code", "toc"])
+    converter.preprocessors.deregister("html_block")
+    converter.inlinePatterns.deregister("html")
+    body = converter.convert(markdown(rows, header))
+    for mark, cell in _HOLDS_CELL.items():
+        body = body.replace(f"<td>{mark}</td>", cell)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
+        f"<title>jaxntk reproduction report</title>\n<style>{CSS}</style></head><body>\n"
+        f"{body}\n</body></html>\n"
     )
-    lines.append(f"<h2>Claims ({held}/{total} hold)</h2>")
-    lines += _html_table(
-        CLAIM_COLUMNS,
-        [
-            (
-                f'<a href="#{e(r.name)}">{e(r.name)}</a>',
-                e(c.paper),
-                e(c.claim),
-                e(c.measured),
-                e(c.criterion),
-                *(e(v) for v in _official_cells(c)),
-                f'<span class="{"yes" if c.holds else "no"}">{MARK[c.holds]}</span>',
-            )
-            for r in rows
-            for c in r.claims
-        ],
-        {7: "holds"},
-    )
-    for r in rows:
-        lines.append(f'<h2 id="{e(r.name)}">{e(r.name)}</h2>')
-        if r.summary:
-            lines.append(f"<p>{e(r.summary)}</p>")
-        lines.append(
-            f'<p><em class="{r.status}">{e(_status_text(r))}</em>; '
-            f"runtime {e(_duration(r.seconds))}</p>"
-        )
-        if r.figure:
-            lines.append(f'<a href="{e(r.figure)}"><img src="{e(r.figure)}" alt="{e(r.name)}"></a>')
-        if r.findings:
-            lines.append(f"<p><strong>Findings.</strong> {e(r.findings)}</p>")
-        if r.details:
-            lines.append(
-                f"<details><summary>traceback</summary><pre>{e(r.details)}</pre></details>"
-            )
-    lines.append("</body></html>")
-    return "\n".join(lines) + "\n"
 
 
 def write_report(out: Path, rows, header) -> tuple[Path, Path]:
@@ -486,6 +430,9 @@ def main(argv=None) -> int:
 
 
 def _reproduce_args(args) -> int:
+    from . import _cli
+
+    _cli.use_file_backend()  # the command line only writes files (see _cli.use_file_backend)
     return reproduce(
         args.preset,
         args.out,

@@ -7,6 +7,8 @@ by jaxntk's or the experiments' own validation (the last traceback frame is in `
 re-checked here for where they are raised, not repeated.
 """
 
+import dataclasses
+import importlib
 import math
 import os
 import re
@@ -338,3 +340,53 @@ def test_resume_from_a_checkpoint_of_another_config_is_refused(tmp_path):
             ["--preset", "smoke", "--seed", "5", "--outdir", str(tmp_path), "--resume"]
         )
     assert sorted(p.name for p in (tmp_path / _cli.CHECKPOINT_DIR).iterdir()) == before
+
+
+@pytest.mark.experiments
+def test_every_config_field_is_a_flag_tuples_included(tmp_path):
+    from jaxntk.experiments import _cli, asym_regression, masked_fig2b
+
+    out = ["--outdir", str(tmp_path / "o")]
+    cfg = _cli.parse(
+        ["--keep-probs", "0.3, 0.5,1", "--subnets", "1,4", "--num_rounds", "7", *out],
+        "masked_fig2b", masked_fig2b.PRESETS,
+    ).cfg  # fmt: skip
+    assert cfg.keep_probs == (0.3, 0.5, 1.0) and all(type(v) is float for v in cfg.keep_probs)
+    assert cfg.subnets == (1, 4) and cfg.num_rounds == 7
+    assert cfg.width == masked_fig2b.PRESETS["quick"].width  # the rest is the preset's
+    args = ["--preset", "smoke", "--gammas", "1:0,0.5:0.7", "--ks", "", "--head_hidden", "32",
+            "--data-options", "n:500,name:x", *out]  # fmt: skip
+    cfg = _cli.parse(args, "asym_regression", asym_regression.PRESETS).cfg
+    assert cfg.gammas == ((1.0, 0.0), (0.5, 0.7)) and cfg.ks == () and cfg.head_hidden == (32,)
+    assert cfg.data_options == (("n", 500), ("name", "x"))
+    # every field of every script has a flag (the parser knows each as a destination)
+    from jaxntk.experiments import reproduce
+
+    for name in reproduce.EXPERIMENTS:
+        script = importlib.import_module(f"jaxntk.experiments.{name}").SCRIPT
+        parser = _cli.parser_for(name, script.presets)
+        dests = {a.dest for a in parser._actions}
+        assert {f.name for f in dataclasses.fields(script.presets["quick"])} <= dests, name
+
+
+BAD_TUPLES = [
+    (["--keep_probs", "0.3,x"], r"argument --keep_probs/--keep-probs: '0.3,x' does not fit "
+     r"keep_probs: .*; write it like --keep_probs 0.1,0.2,"),
+    (["--subnets", "1.5"], r"'1.5' does not fit subnets: .*; write it like --subnets 1,2,3"),
+    (["--gammas", "1:0,0.5"], r"item '0.5' is not two values joined by ':'; write it like "
+     r"--gammas 1.0:0.0,0.5:0.7"),
+    (["--companion", "maybe"], r"'maybe' is not true or false"),
+]  # fmt: skip
+
+
+@pytest.mark.experiments
+@pytest.mark.parametrize(("args", "message"), BAD_TUPLES, ids=[a[0] for a, _ in BAD_TUPLES])
+def test_a_tuple_that_does_not_fit_is_refused_with_its_form(tmp_path, capsys, args, message):
+    from jaxntk.experiments import asym_simulated, masked_fig2b
+
+    module = asym_simulated if args[0] in ("--gammas", "--companion") else masked_fig2b
+    with pytest.raises(SystemExit) as info:
+        module.main([*args, "--outdir", str(tmp_path / "o")])
+    assert info.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "o").exists()

@@ -41,9 +41,9 @@ def test_top_node_movement_picks_the_node_that_moved_most_at_the_end():
     np.testing.assert_array_equal(_asym.top_node_movement(movement), [[0.0, 2.0, 6.0]])
 
 
-def test_simulated_smoke_structure_and_effects():
+def test_simulated_smoke_structure_and_effects(smoke):
     cfg = asym_simulated.PRESETS["smoke"]
-    results = asym_simulated.run(cfg)
+    results, _ = smoke(asym_simulated)  # run(cfg)'s arrays, written by main (conftest.py)
     num_logs = cfg.num_steps // cfg.log_every + 1
     shape = (len(cfg.gammas), cfg.num_seeds, num_logs)
     for name in ("train_risk", "test_risk", "ntk_min_eig", "ntk_change"):
@@ -151,8 +151,8 @@ def test_cifar_features_is_skipped_without_a_file_and_runs_with_one(tmp_path):
 
 
 @pytest.mark.parametrize("module", [asym_simulated, asym_teacher])
-def test_main_writes_the_five_outputs(module, tmp_path):
-    assert module.main(["--preset", "smoke", "--outdir", str(tmp_path)]) == 0
+def test_main_writes_the_five_outputs(module, smoke):
+    _, tmp_path = smoke(module)  # main(["--preset", "smoke", ...]) returned 0 (conftest.py)
     for name in _cli.OUTPUT_FILES:
         assert (tmp_path / name).stat().st_size > 0, name
     config = json.loads((tmp_path / "config.json").read_text())

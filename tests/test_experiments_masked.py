@@ -3,7 +3,8 @@
 Smoke sizes are far from the paper's, so only effects that are large already at width 64-256 and
 a few dozen rounds are asserted (zeroing unsampled neurons at K = 1 kills the network; 10
 surrogates lower the plateau of 1); the claims at quick size are in the report. Each script runs
-once, through ``main`` (compilation dominates a smoke run); the checks of ``run``'s arrays read the
+once per test run, through ``main`` (the ``smoke`` fixture of conftest.py, shared by the xdist
+workers; compilation dominates a smoke run); the checks of ``run``'s arrays read the
 ``results.npz`` it wrote, which holds exactly ``run(PRESETS["smoke"])``.
 """
 
@@ -27,22 +28,6 @@ from jaxntk.experiments import (
 pytestmark = pytest.mark.experiments
 
 SCRIPTS = (masked_fig2a, masked_fig2b, masked_fig2c, masked_fig2d, masked_plateau_theory)
-
-
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    """``smoke(script) -> (results, outdir)``: ``main --preset smoke`` run once per script."""
-    done = {}
-
-    def get(script):
-        if script not in done:
-            outdir = tmp_path_factory.mktemp(script.__name__.split(".")[-1])
-            assert script.main(["--preset", "smoke", "--outdir", str(outdir)]) == 0
-            with np.load(outdir / "results.npz") as f:
-                done[script] = ({k: f[k] for k in f.files}, outdir)
-        return done[script]
-
-    return get
 
 
 def check_claims(claims):

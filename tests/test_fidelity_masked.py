@@ -247,3 +247,25 @@ def test_the_figures_grid_is_each_cells_own_train_masked_run():
             np.testing.assert_allclose(grid.loss[i, s], own.loss, rtol=1e-5)
             np.testing.assert_allclose(grid.local_loss[i, s], own.local_loss, rtol=1e-5)
             np.testing.assert_array_equal(grid.dead_fraction[i, s], own.dead_fraction)
+
+
+def test_a_sweep_over_k_is_each_cells_own_train_masked_run():
+    """``_masked_data.sweep`` with cells of different K and mask scale (Fig. 2d's IST cells and
+    its official 1/xi cell) cell by cell, against ``train_masked``."""
+    from jaxntk import presets
+
+    cfg = dataclasses.replace(masked_fig2d.PRESETS["smoke"], num_seeds=1, num_rounds=4)
+    x, y, _ = _masked_data.load(cfg)
+    width = cfg.widths[0]
+    proto = _masked_data.protocol(cfg, width)
+    cells = [presets.ist(k, cfg.local_steps, 0.2 / k, cfg.num_rounds, loss=proto.loss,
+                         unsampled=proto.unsampled) for k in (2, 4)]  # fmt: skip
+    cells.append(_masked_data.masked_config(cfg, proto, 4, 0.5, 0.05, mask="categorical"))
+    grid = _masked_data.sweep(cfg, x, y, width, proto, cells)
+    params0, keys = _masked_data.init_many(cfg, x, y, width, proto.parameterization)
+    params = jax.tree_util.tree_map(lambda a: a[0], params0)
+    for i, cell in enumerate(cells):
+        _, own = jaxntk.train_masked(keys[0], params, x, y, cell)
+        np.testing.assert_allclose(grid.loss[i, 0], own.loss, rtol=1e-5)
+    with pytest.raises(ValueError, match="differ in K, keep_prob and lr only"):
+        _masked_data.sweep(cfg, x, y, width, proto, [cells[0], presets.full_gd(1, 0.1, 4)])

@@ -111,10 +111,12 @@ def test_failures_are_rows_and_the_run_goes_on(monkeypatch, tmp_path, capsys):
     assert "![_fake_ok](_fake_ok/figure.png)" in md and "_fake_raises/figure.png" not in md
     assert "_fake_ok findings: curve sum 3.0" in md
 
-    # the HTML has the same table, escaped, and embeds the figures by relative path
+    # the HTML is the Markdown converted: the same table, escaped, the figures by relative path
     assert page.count('<td class="holds">') == 4
+    assert page.count('<span class="yes">✓</span>') == page.count('<span class="no">✗</span>') == 2
     assert html.escape("_fake_ok claim B <b>") in page and "claim B <b>" not in page
-    assert '<img src="_fake_ok2/figure.png"' in page
+    assert re.search(r'<img [^>]*src="_fake_ok2/figure.png"', page)
+    assert '<a href="#_fake_ok">' in page and '<h2 id="_fake_ok">' in page  # the overview links
     assert "RuntimeError: _fake_raises broke on purpose" in page
 
     for name in ("_fake_ok", "_fake_ok2"):
@@ -193,3 +195,47 @@ def test_every_listed_experiment_is_a_script():
     for name in reproduce.EXPERIMENTS:
         module = importlib.import_module(f"jaxntk.experiments.{name}")
         assert module.SCRIPT.name == name, name
+
+
+def test_importing_the_experiments_keeps_the_matplotlib_backend():
+    """Scripts choose Agg at their command-line entry only: a notebook that imports them keeps
+    its backend. A fresh interpreter (MPLBACKEND unset) sets a backend no script would choose,
+    imports every experiment module and reads the backend back."""
+    import os
+    import subprocess
+
+    names = sorted(p.stem for p in (ROOT / "experiments").glob("*.py") if p.stem != "__init__")
+    code = (
+        "import importlib, matplotlib\n"
+        "matplotlib.use('svg')\n"
+        f"for name in {names!r}:\n"
+        "    importlib.import_module('jaxntk.experiments.' + name)\n"
+        "import matplotlib.pyplot\n"
+        "print(matplotlib.get_backend())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().lower() == "svg"
+    assert len(names) >= 19  # every module, the shared ones included
+
+
+def test_claim_rows_are_graded_by_the_bound_their_criterion_states():
+    from jaxntk.experiments import _claims
+
+    rows = [
+        ("a", "m", 10.0, "> 10"),  # a strict bound: 10 does not exceed 10
+        ("b", "m", 2.5, "ratio > 2 (the paper's figures: 3.3)"),
+        ("c", "m", -0.31, "slope < −0.3"),  # the typographic minus
+        ("d", "m", 0.5, ">= 0.5"),
+        ("e", "m", 1.0, "= 1"),
+        ("f", "m", float("nan"), "< 0.2"),  # a diverged run never holds
+        ("g", "m", 3.0, "ratio > 1.5 and every step down", False),  # no bound: holds given
+    ]
+    claims = _claims.table("masked", rows)
+    assert [c.holds for c in claims] == [False, True, True, True, True, False, False]
+    assert [c.criterion for c in claims] == [r[3] for r in rows]
+    assert all(c.paper == "masked" and c.claim == r[0] for c, r in zip(claims, rows))
+    with pytest.raises(ValueError, match="states no bound"):
+        _claims.table("masked", [("h", "m", 1.0, "within a factor 2")])
