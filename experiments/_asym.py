@@ -28,8 +28,11 @@ from jaxntk import plotting, prune, scaling
 from . import _claims, _cli, _official
 from ._cli import Claim
 
-# (gamma, alpha) of the paper's four configurations (Zipf lam~ for gamma < 1).
-PAPER_GAMMAS = ((1.0, 0.0), (0.5, 0.7), (0.2, 0.5), (0.0, 0.4))
+# (gamma, alpha) of the paper's four configurations, from the one table of them
+# (jaxntk.scaling.PAPER_CONFIGS; Zipf lam~ for gamma < 1, alpha unused at gamma = 1).
+PAPER_GAMMAS = tuple(
+    (gamma, 0.0 if alpha is None else alpha) for gamma, _, alpha in scaling.PAPER_CONFIGS.values()
+)
 HISTORY_FIELDS = (
     "step",
     "train_risk",
