@@ -52,6 +52,9 @@ COMPACT_MIN_SAVING = 0.8
 # (``lax.switch``), as the 5-sd capacity pads ~25% at m = 500, xi = 0.5. Each is sized so that
 # a round's fullest surrogate exceeds it with about this probability (normal approximation).
 BUCKET_TAILS = (0.1, 0.01)
+# Each bucket is one more compiled branch of the round; below this many multiply-adds per round
+# (~0.1 s on a 2-core CPU) the ~10% they save does not repay compiling them.
+BUCKET_MIN_MACS = 1e10
 
 
 class Plan(NamedTuple):
@@ -76,9 +79,16 @@ def capacity(width: int, keep_prob: float) -> int:
     return min(width, 8 * math.ceil((mean + CAPACITY_SDS * sd + 1.0) / 8))
 
 
-def buckets(width: int, keep_prob: float, num_surrogates: int, cap: int) -> tuple[int, ...]:
+def buckets(width: int, keep_prob: float, num_surrogates: int, cap: int,
+            round_macs: float | None = None) -> tuple[int, ...]:  # fmt: skip
     """Compact capacities below ``cap`` for rounds of ``num_surrogates`` Bernoulli(keep_prob)
-    surrogates: the round's fullest one exceeds bucket b with probability ~ BUCKET_TAILS[b]."""
+    surrogates: the round's fullest one exceeds bucket b with probability ~ BUCKET_TAILS[b].
+
+    None when a round costs fewer than ``BUCKET_MIN_MACS`` multiply-adds (``round_macs``, e.g.
+    from ``costs``; None: always).
+    """
+    if round_macs is not None and round_macs < BUCKET_MIN_MACS:
+        return ()
     mean = width * keep_prob
     sd = math.sqrt(width * keep_prob * (1.0 - keep_prob))
     found = set()

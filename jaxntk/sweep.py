@@ -156,7 +156,9 @@ def sweep_masked(keys, params: dict, x, y, cfg: MaskedConfig, *, num_subnets=Non
         size = len(idx)
         sizes = ()
         if "compact" in path_g:  # the batch's fullest surrogate decides a round's capacity
-            sizes = rounds.buckets(width, max_xi, cfg_g.num_subnets * size * num_seeds, capacity)
+            batch = size * num_seeds
+            macs = batch * rounds.costs(n, in_dim, width, out_dim, cfg_g, capacity)[path_g]
+            sizes = rounds.buckets(width, max_xi, cfg_g.num_subnets * batch, capacity, macs)
         plans.append(_plan(cfg_g, path_g, capacity, mesh, sizes))
         batches.append(
             rounds.Run(

@@ -209,7 +209,8 @@ def train_masked(key, params: dict, x, y, cfg: MaskedConfig, *, node_scale=None,
     one = jax.tree_util.tree_map(lambda leaf: leaf[None], run)
     sizes = ()
     if "compact" in path:
-        sizes = rounds.buckets(width, cfg.surrogate_keep_prob, cfg.num_subnets, capacity)
+        macs = rounds.costs(n, in_dim, width, out_dim, cfg, capacity)[path]
+        sizes = rounds.buckets(width, cfg.surrogate_keep_prob, cfg.num_subnets, capacity, macs)
     plan = _plan(cfg, path, capacity, mesh, sizes)
     initial = rounds.initial_loss(one, x, y, cfg.loss)
 

@@ -34,6 +34,20 @@ def assert_same(a, b, rtol=1e-5):
     assert np.abs(a - b).max() <= rtol * scale, (np.abs(a - b).max() / scale, rtol)
 
 
+def run_plan(key, params, x, y, plan, keep_prob, lr=0.2):
+    """``rounds.run`` of one run (batch of 1): its weights and losses after every round."""
+    run = rounds.Run(
+        key=key[None],
+        params=jax.tree_util.tree_map(lambda a: a[None], params),
+        node_scale=jnp.ones((1, params["w"].shape[0]), F32),
+        keep_prob=jnp.full((1,), keep_prob, F32),
+        lr=jnp.full((1,), lr, F32),
+        num_valid=jnp.full((1,), plan.num_subnets, jnp.int32),
+    )
+    w, (loss, _, _) = rounds.run(run, x, y, plan)
+    return w, loss
+
+
 def run_paths(key, params, x, y, cfg, **kwargs):
     out = {}
     for path in ("plain",) + FAST:
@@ -87,15 +101,7 @@ def test_compact_overflow_falls_back_exactly(key):
     for path in ("compact", "gram_compact"):
         for cap in (4, 64):
             plan = jaxntk.train._plan(cfg, path, cap, None)
-            run = rounds.Run(
-                key=key[None],
-                params=jax.tree_util.tree_map(lambda a: a[None], params),
-                node_scale=jnp.ones((1, 64), F32),
-                keep_prob=jnp.full((1,), 0.5, F32),
-                lr=jnp.full((1,), 0.2, F32),
-                num_valid=jnp.full((1,), 4, jnp.int32),
-            )
-            w, (loss, _, _) = rounds.run(run, x, y, plan)
+            w, loss = run_plan(key, params, x, y, plan, 0.5)
             assert_same(w[0], w_ref["w"])
             assert_same(loss[0], h_ref.loss[1:])  # rounds.run: the losses after each round
 
@@ -115,15 +121,7 @@ def test_every_capacity_bucket_gives_the_plain_numbers(key):
     assert set(branch.tolist()) == set(range(len(sizes) + 1)), branch  # every branch runs
     for path in ("compact", "gram_compact"):
         plan = jaxntk.train._plan(cfg, path, sizes[-1], None, sizes[:-1])
-        run = rounds.Run(
-            key=key[None],
-            params=jax.tree_util.tree_map(lambda a: a[None], params),
-            node_scale=jnp.ones((1, 64), F32),
-            keep_prob=jnp.full((1,), 0.55, F32),
-            lr=jnp.full((1,), 0.2, F32),
-            num_valid=jnp.full((1,), 4, jnp.int32),
-        )
-        w, (loss, _, _) = rounds.run(run, x, y, plan)
+        w, loss = run_plan(key, params, x, y, plan, 0.55)
         assert_same(w[0], w_ref["w"])
         assert_same(loss[0], h_ref.loss[1:])
 
@@ -139,6 +137,7 @@ def test_buckets_sit_below_the_capacity_at_their_tail_probabilities():
         observed = np.mean(fullest > size)
         assert observed <= tail + 3 * math.sqrt(tail * (1 - tail) / 4000), (size, observed)
     assert rounds.buckets(64, 1.0, 4, 64) == ()  # xi = 1: every slot is real, nothing to trim
+    assert rounds.buckets(500, 0.5, 10, 312, round_macs=rounds.BUCKET_MIN_MACS / 2) == ()  # small
 
 
 def test_capacity_is_a_five_sigma_bound():
