@@ -205,8 +205,8 @@ def train_gd(params: dict, x, y, cfg: GDConfig, *, node_scale=None, x_test=None,
     data = {"node_scale": node_scale, "x_test": x_test, "y_test": y_test}
     carry, first = start(params, x, y, cfg, **data)
 
-    def advance(carry, done, size):  # log 0 is ``first``: chunk logs are numbered from 1
-        return _advance(params, x, y, cfg, carry, done + 1, size, **data)
+    def chunk(carry, done, size):  # log 0 is ``first``: chunk logs are numbered from 1
+        return advance(params, x, y, cfg, carry, done + 1, size, **data)
 
     def history_of(logs) -> GDHistory:
         joined = jax.tree_util.tree_map(
@@ -219,7 +219,7 @@ def train_gd(params: dict, x, y, cfg: GDConfig, *, node_scale=None, x_test=None,
         _check_divergence(risk, lambda: history_of(logs), factor, cfg, params, x, node_scale)
 
     carry, logs = runner.run(
-        advance, carry, cfg.num_logs - 1,
+        chunk, carry, cfg.num_logs - 1,
         every=None if every is None else every // cfg.log_every, checkpoint=checkpoint,
         fingerprint=fingerprint, resume=resume, check=None if factor is None else check,
     )  # fmt: skip
@@ -344,21 +344,15 @@ def start(params, x, y, cfg: GDConfig, *, node_scale=None, x_test=None, y_test=N
     return _start(params, x, y, node_scale, x_test, y_test, _lr(cfg, params), structure)
 
 
-def _advance(params, x, y, cfg, carry, first_log, num_logs, *, node_scale=None, x_test=None,
-             y_test=None):  # fmt: skip
-    structure = _structure(cfg, x.shape[0])
-    return _logs(params, x, y, node_scale, x_test, y_test, _lr(cfg, params), carry, first_log,
-                 structure, num_logs)  # fmt: skip
-
-
 def advance(params, x, y, cfg: GDConfig, carry, first_log, num_logs: int, *, node_scale=None,
             x_test=None, y_test=None):  # fmt: skip
     """``num_logs`` (static) more logs of GD from ``carry``, numbered from ``first_log`` (traced).
 
     Returns ``(carry, logs)``, logs a raw ``GDHistory`` with a leading (num_logs,) axis.
     """
-    return _advance(params, x, y, cfg, carry, first_log, num_logs, node_scale=node_scale,
-                    x_test=x_test, y_test=y_test)  # fmt: skip
+    structure = _structure(cfg, x.shape[0])
+    return _logs(params, x, y, node_scale, x_test, y_test, _lr(cfg, params), carry, first_log,
+                 structure, num_logs)  # fmt: skip
 
 
 def finish(params, x, cfg: GDConfig, history: GDHistory, *, node_scale=None) -> GDHistory:

@@ -7,8 +7,9 @@ compute-bound (matrix products), so speed comes from doing less arithmetic:
 ``plain``         the reference: every surrogate computes all m neurons, multiplied by 0/1.
 ``compact``       surrogate l computes only its kept neurons, gathered into a static capacity c
                   (``capacity``); padding slots have node scale 0, so they add nothing to the output
-                  and get a zero gradient (inert). If a round draws more than c kept neurons for
-                  some surrogate, that round runs uncompacted instead (``lax.cond``): exact always.
+                  and get a zero gradient (inert). A round takes the smallest of a few static
+                  capacities (``buckets``, then ``capacity``) that holds its fullest surrogate;
+                  past them all it runs uncompacted (``lax.switch``): exact always.
 ``gram``          the local steps in pre-activation space. With X~ = in_scale X and Z = X~ W^T,
                   an SGD step W <- W - lr G^T X~ (G = dL/dZ) is Z <- Z - lr K G with K = X~ X~^T
                   (n x n): tau steps cost n^2 m each instead of 2 n d m, the round's Z is shared by
@@ -21,9 +22,9 @@ only by float rounding (tests: 1e-5 relative in float32 after several rounds). `
 picks the cheapest from the shapes by counting multiply-adds (``costs``).
 
 Everything here takes a leading batch axis B of independent runs (``jaxntk.sweep``; a single
-``train_masked`` is B = 1), so the overflow test of the compact paths is one ``lax.cond`` for the
-whole batch: under a user's ``jax.vmap`` a ``cond`` would become a ``select`` that computes both
-branches. Round r's masks are ``jaxntk.masks.sample(fold_in(key, r), ...)``, whose first K rows do
+``train_masked`` is B = 1), so the capacity choice of the compact paths is one ``lax.switch`` for
+the whole batch: under a user's ``jax.vmap`` it would become a ``select`` that computes every
+branch. Round r's masks are ``jaxntk.masks.sample(fold_in(key, r), ...)``, whose first K rows do
 not depend on how many are drawn: a sweep pads K to its maximum and every cell still equals its
 own run. Every path uses ``jaxntk.model``'s forward pieces, ``jaxntk.steps.descend`` for the local
 steps and ``jaxntk.masks.average`` for the aggregation.
@@ -84,7 +85,7 @@ def buckets(width: int, keep_prob: float, num_surrogates: int, cap: int,
     """Compact capacities below ``cap`` for rounds of ``num_surrogates`` Bernoulli(keep_prob)
     surrogates: the round's fullest one exceeds bucket b with probability ~ BUCKET_TAILS[b].
 
-    None when a round costs fewer than ``BUCKET_MIN_MACS`` multiply-adds (``round_macs``, e.g.
+    Empty when a round costs fewer than ``BUCKET_MIN_MACS`` multiply-adds (``round_macs``, e.g.
     from ``costs``; None: always).
     """
     if round_macs is not None and round_macs < BUCKET_MIN_MACS:
@@ -99,6 +100,16 @@ def buckets(width: int, keep_prob: float, num_surrogates: int, cap: int,
         if size < cap:
             found.add(size)
     return tuple(sorted(found))
+
+
+def plan_buckets(path: str, n, in_dim, width, out_dim, plan_like, keep_prob, batch: int,
+                 cap: int) -> tuple[int, ...]:  # fmt: skip
+    """``buckets`` for a resolved ``path`` on a batch of ``batch`` runs (() off the compact paths):
+    the batch's fullest surrogate decides a round's capacity, and its cost is the batch's."""
+    if "compact" not in path:
+        return ()
+    macs = batch * costs(n, in_dim, width, out_dim, plan_like, cap)[path]
+    return buckets(width, keep_prob, plan_like.num_subnets * batch, cap, macs)
 
 
 def costs(n: int, in_dim: int, width: int, out_dim: int, plan_like, cap: int) -> dict:

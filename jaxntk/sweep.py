@@ -154,11 +154,9 @@ def sweep_masked(keys, params: dict, x, y, cfg: MaskedConfig, *, num_subnets=Non
         path_g, capacity = rounds.resolve(path, n, in_dim, width, out_dim, cfg_g, max_xi)
         # Seed-major: every seed with every cell of the group.
         size = len(idx)
-        sizes = ()
-        if "compact" in path_g:  # the batch's fullest surrogate decides a round's capacity
-            batch = size * num_seeds
-            macs = batch * rounds.costs(n, in_dim, width, out_dim, cfg_g, capacity)[path_g]
-            sizes = rounds.buckets(width, max_xi, cfg_g.num_subnets * batch, capacity, macs)
+        sizes = rounds.plan_buckets(
+            path_g, n, in_dim, width, out_dim, cfg_g, max_xi, size * num_seeds, capacity
+        )
         plans.append(_plan(cfg_g, path_g, capacity, mesh, sizes))
         batches.append(
             rounds.Run(

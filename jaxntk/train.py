@@ -207,10 +207,9 @@ def train_masked(key, params: dict, x, y, cfg: MaskedConfig, *, node_scale=None,
         num_valid=jnp.asarray(cfg.num_subnets, jnp.int32),
     )
     one = jax.tree_util.tree_map(lambda leaf: leaf[None], run)
-    sizes = ()
-    if "compact" in path:
-        macs = rounds.costs(n, in_dim, width, out_dim, cfg, capacity)[path]
-        sizes = rounds.buckets(width, cfg.surrogate_keep_prob, cfg.num_subnets, capacity, macs)
+    sizes = rounds.plan_buckets(
+        path, n, in_dim, width, out_dim, cfg, cfg.surrogate_keep_prob, 1, capacity
+    )
     plan = _plan(cfg, path, capacity, mesh, sizes)
     initial = rounds.initial_loss(one, x, y, cfg.loss)
 
