@@ -130,6 +130,7 @@ def train_configs(
     desc="",
     scales=None,
     kind: str = "zipf",
+    stages: _cli.Stages = _cli.IN_MEMORY,
 ):
     """Train every (gamma, alpha) for every key; repetitions are one vmapped call per config.
 
@@ -140,6 +141,8 @@ def train_configs(
       gammas: sequence of (gamma, alpha).
       scales: optional sqrt(lam) per configuration, replacing ``node_scale(width, *gammas[g])``.
       kind: the Zipf law of gamma < 1 (``ZIPF_KIND[cfg.protocol]``; see ``node_scale``).
+      stages: the run's ``_cli.Stages``: each configuration is one stage, and with
+        ``checkpoint_every`` its GD saves its progress every that many steps.
 
     Returns:
       ``(params, scales, history)``: params stacked (G, R, ...), scales (G, width) and a dict of
@@ -169,16 +172,16 @@ def train_configs(
     for g, (gamma, alpha) in enumerate(tqdm(gammas, desc=desc or f"width {width}", leave=False)):
         scale = node_scale(width, gamma, alpha, kind=kind) if given is None else given[g]
 
-        def one_config(scale=scale):  # one checkpointed stage (experiments._cli.stage)
-            every = _cli.checkpoint_every()
+        def one_config(scale=scale):  # one checkpointed stage
+            every = stages.checkpoint_every
             if every is None:
                 p, h = train(params0, arrays, scale)
             else:
-                p, h = _train_in_chunks(params0, arrays, scale, gd_cfg, every)
+                p, h = _train_in_chunks(params0, arrays, scale, gd_cfg, every, stages.progress())
             fields = {n: getattr(h, n) for n in HISTORY_FIELDS if getattr(h, n) is not None}
             return {"params": p, "history": fields}
 
-        done = _cli.stage(f"train_{desc or 'width'}_{width}_config{g}", one_config)
+        done = stages.run(f"train_{desc or 'width'}_{width}_config{g}", one_config)
         params.append(done["params"])
         scales.append(scale)
         for name, value in done["history"].items():
@@ -187,40 +190,45 @@ def train_configs(
     return stacked, jnp.stack(scales), {k: np.stack(v) for k, v in history.items()}
 
 
-def _train_in_chunks(params0, arrays, scale, gd_cfg, every: int):
+def _train_in_chunks(params0, arrays, scale, gd_cfg, every: int, progress: dict | None):
     """``train``'s vmapped GD run through ``jaxntk.runner`` in chunks of ``every`` steps, each
-    saved as the stage's progress (``_cli.progress``); a resumed stage continues from the last."""
+    saved as the stage's progress (``progress``: ``Stages.progress()``, the runner's checkpoint
+    keywords); a resumed stage continues from the last."""
     if every % gd_cfg.log_every:
         raise ValueError(
             f"--checkpoint-every {every} must be a multiple of log_every={gd_cfg.log_every} "
             "(a checkpoint holds whole logs); round it"
         )
-    x, y, xt, yt = (arrays[k] for k in ("x_train", "y_train", "x_test", "y_test"))
-    data = {"node_scale": scale, "x_test": xt, "y_test": yt}
+    x = arrays["x_train"]
 
+    def gd_args(arrays, scale):  # (x, y) and the keywords of gd.start / gd.advance
+        extra = {"node_scale": scale, "x_test": arrays["x_test"], "y_test": arrays["y_test"]}
+        return (arrays["x_train"], arrays["y_train"]), extra
+
+    # Data and weights are arguments, not closed-over constants (as in ``train_configs``).
     @jax.jit
-    def start(params0):
-        return jax.vmap(lambda p: jaxntk.gd.start(p, x, y, gd_cfg, **data))(params0)
+    def start(params0, arrays, scale):
+        (x, y), extra = gd_args(arrays, scale)
+        return jax.vmap(lambda p: jaxntk.gd.start(p, x, y, gd_cfg, **extra))(params0)
 
     @functools.partial(jax.jit, static_argnames="num_logs")
-    def advance(params0, carry, first_log, num_logs):
+    def advance(params0, arrays, scale, carry, first_log, num_logs):
+        (x, y), extra = gd_args(arrays, scale)
+
         def one(p, c):
-            return jaxntk.gd.advance(p, x, y, gd_cfg, c, first_log, num_logs, **data)
+            return jaxntk.gd.advance(p, x, y, gd_cfg, c, first_log, num_logs, **extra)
 
         return jax.vmap(one)(params0, carry)
 
-    carry, first = start(params0)
+    carry, first = start(params0, arrays, scale)
     carry, logs = jaxntk.runner.run(
-        lambda c, done, size: advance(params0, c, done + 1, size),  # log 0 is ``first``
+        lambda c, done, size: advance(params0, arrays, scale, c, done + 1, size),  # log 0: first
         carry, gd_cfg.num_logs - 1, every=every // gd_cfg.log_every, log_axis=1,
-        **(_cli.progress() or {}),
+        **(progress or {}),
     )  # fmt: skip
-    raw = jax.tree_util.tree_map(
-        lambda a, b: jnp.concatenate([a[:, None], jnp.asarray(b, a.dtype)], axis=1), first, logs
-    )
-    history = jax.vmap(lambda p, h: jaxntk.gd.finish(p, x, gd_cfg, h, node_scale=scale))(
-        params0, raw
-    )
+    history = jax.vmap(
+        lambda p, f, h: jaxntk.gd.finish(p, x, gd_cfg, jaxntk.gd.join(f, h), node_scale=scale)
+    )(params0, first, logs)
     return {**params0, "w": carry[0]}, history
 
 
@@ -273,23 +281,17 @@ def transfer_all(key, params, scales, data: dict, ks, head, *, standardize: bool
     num_configs, num_runs = scales.shape[0], jax.tree_util.tree_leaves(params)[0].shape[1]
     keys = jax.random.split(key, num_configs * num_runs).reshape(num_configs, num_runs)
 
-    def one(k, p, s):
-        c = jaxntk.transfer_curve(
-            k,
-            p,
-            s,
-            data["x_transfer_train"],
-            data["y_transfer_train"],
-            data["x_transfer_test"],
-            data["y_transfer_test"],
-            ks,
-            head,
-            standardize_features=standardize,
-        )
+    split = tuple(data[f"{v}_transfer_{s}"] for s in ("train", "test") for v in ("x", "y"))
+
+    def one(k, p, s, split):
+        c = jaxntk.transfer_curve(k, p, s, *split, ks, head, standardize_features=standardize)
         return {k_: v for k_, v in c._asdict().items() if v is not None and k_ != "ks"}
 
-    per_config = jax.jit(jax.vmap(jax.vmap(one, in_axes=(0, 0, None)), in_axes=(0, 0, 0)))
-    return {k: np.asarray(v) for k, v in per_config(keys, params, scales).items()}
+    # The data is an argument, not a closed-over constant (which XLA would constant-fold).
+    per_config = jax.jit(
+        jax.vmap(jax.vmap(one, in_axes=(0, 0, None, None)), in_axes=(0, 0, 0, None))
+    )
+    return {k: np.asarray(v) for k, v in per_config(keys, params, scales, split).items()}
 
 
 def load_split(name: str, cfg: AsymConfig) -> dict:
@@ -326,7 +328,9 @@ def load_split(name: str, cfg: AsymConfig) -> dict:
     return out
 
 
-def pipeline(cfg: AsymConfig, d: dict) -> dict[str, np.ndarray]:
+def pipeline(
+    cfg: AsymConfig, d: dict, stages: _cli.Stages = _cli.IN_MEMORY
+) -> dict[str, np.ndarray]:
     """Train every configuration (vmapped seeds), then prune and transfer the trained networks.
 
     ``cfg``: an ``AsymConfig`` (only its fields are read). Transfer runs when ``d`` has a
@@ -344,7 +348,7 @@ def pipeline(cfg: AsymConfig, d: dict) -> dict[str, np.ndarray]:
         ntk_points=min(cfg.ntk_points, d["x_train"].shape[0]),
     )
     params, scales, history = train_configs(
-        keys, d, cfg.width, cfg.gammas, gd_cfg, kind=zipf_kind(cfg)
+        keys, d, cfg.width, cfg.gammas, gd_cfg, kind=zipf_kind(cfg), stages=stages
     )
     counts = np.arange(0, cfg.width + 1, cfg.prune_step)
     if counts[-1] != cfg.width:

@@ -19,7 +19,7 @@ re-plotted with ``--resume``).
 
 Reliability: every file is written atomically; a folder holding all five is a finished result,
 which a run refuses to replace without ``--overwrite``. While it runs, an experiment saves each
-finished stage (``stage``) to ``OUTDIR/checkpoint/``; after a crash or a kill ``--resume``
+finished stage (``Stages``) to ``OUTDIR/checkpoint/``; after a crash or a kill ``--resume``
 continues from them to bitwise the same ``results.npz``. The checkpoints are removed once the
 outputs are written.
 """
@@ -27,7 +27,6 @@ outputs are written.
 from __future__ import annotations
 
 import argparse
-import contextvars
 import dataclasses
 import json
 import shutil
@@ -97,7 +96,7 @@ class Script:
 
     name: str
     presets: dict
-    run: Callable
+    run: Callable  # run(cfg, stages=IN_MEMORY) -> dict of arrays
     plot: Callable
     claims: Callable | None = None
     doc: str | None = None
@@ -382,7 +381,6 @@ def save(outdir: Path, cfg, results: dict, figure, claims=()) -> list[Path]:
 # ------------------------------------------------------------------------- stage checkpoints
 
 CHECKPOINT_DIR = "checkpoint"
-_ACTIVE: contextvars.ContextVar = contextvars.ContextVar("jaxntk_stages", default=None)
 
 
 def _numpy_tree(value):
@@ -392,25 +390,33 @@ def _numpy_tree(value):
 
 
 class Stages:
-    """One ``.npz`` checkpoint per finished stage of an experiment, in ``folder``.
+    """Where an experiment's stages go: ``run(cfg, stages)`` calls ``stages.run(name, fn)`` for
+    each stage, a Python-level unit of its work (one jitted, vmapped call: a (rule, K) row, a
+    (gamma, alpha) configuration, a width).
 
-    A stage is a Python-level unit of an experiment's ``run`` (one jitted, vmapped call: a
-    (rule, K) row, a (gamma, alpha) configuration, a width). ``run(name, fn)`` returns the saved
-    arrays of a finished stage when resuming, else runs ``fn`` and saves its result atomically.
-    Every checkpoint carries ``fingerprint`` (script and config), so a resumed run never mixes in
-    another configuration's stages (``jaxntk.CheckpointError`` names the differing field).
+    ``Stages()`` (no folder; ``IN_MEMORY``, every script's default) just calls ``fn``: that is
+    ``run(cfg)`` from a notebook. ``execute`` passes one with a folder: a finished stage is saved
+    there as ``<name>.npz``, atomically, and a resumed run reads it back instead of calling
+    ``fn``. Every checkpoint carries ``fingerprint`` (script and config), so a resumed run never
+    mixes in another configuration's stages (``jaxntk.CheckpointError`` names the differing field).
+    With ``checkpoint_every``, a stage that supports it (the asym GD stages) also saves its
+    progress every that many steps (``progress``).
     """
 
-    def __init__(self, folder: Path, fingerprint: dict, resume: bool, checkpoint_every=None):
-        self.folder, self.fingerprint, self.resume = Path(folder), fingerprint, resume
-        self.checkpoint_every = checkpoint_every
+    def __init__(self, folder: Path | None = None, fingerprint: dict | None = None,
+                 resume: bool = False, checkpoint_every: int | None = None):  # fmt: skip
+        self.folder = None if folder is None else Path(folder)
+        self.fingerprint, self.resume = fingerprint or {}, resume
+        self.checkpoint_every = None if folder is None else checkpoint_every
         self.seen: dict[str, int] = {}
         self.current: Path | None = None  # the progress file of the stage being computed
+        if self.folder is None:
+            return
         if not resume:
             self.remove()
         elif self.folder.exists():  # another configuration's stages: refuse before any work
             for path in sorted(self.folder.glob("*.npz")):
-                checkpoint.load(path, fingerprint)
+                checkpoint.load(path, self.fingerprint)
 
     def path(self, name: str) -> Path:
         # A name used again in the same run (the same helper called twice) gets its occurrence
@@ -422,6 +428,10 @@ class Stages:
         return self.folder / f"{slug}.npz"
 
     def run(self, name: str, fn: Callable) -> dict:
+        """``fn()`` (a dict of arrays, nested dicts allowed, no None) as NumPy, checkpointed as
+        the stage ``name`` when this has a folder. Names must be unique within a run."""
+        if self.folder is None:
+            return _numpy_tree(fn())
         path = self.path(name)
         if self.resume and path.exists():
             return checkpoint.load(path, self.fingerprint)[0]
@@ -434,42 +444,25 @@ class Stages:
         path.with_suffix(".progress.npz").unlink(missing_ok=True)
         return value
 
-    def _save(self, path: Path, value: dict, meta: dict | None = None) -> None:
-        checkpoint.save(path, value, {**self.fingerprint, **(meta or {})})
+    def _save(self, path: Path, value: dict) -> None:
+        checkpoint.save(path, value, self.fingerprint)
 
     def progress(self) -> dict | None:
-        """``jaxntk.runner.run`` keywords that checkpoint the current stage's progress, or None."""
+        """Inside a stage, with ``checkpoint_every``: the ``jaxntk.runner.run`` keywords
+        (checkpoint, fingerprint, resume) that save its progress in one file; else None."""
         if self.current is None or self.checkpoint_every is None:
             return None
         return {"checkpoint": self.current, "fingerprint": self.fingerprint,
                 "resume": self.resume}  # fmt: skip
 
     def remove(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def stage(name: str, fn: Callable) -> dict:
-    """``fn()`` (a dict of arrays, nested dicts allowed, no None), checkpointed as a stage.
-
-    Inside ``execute`` the result is saved to ``OUTDIR/checkpoint/<name>.npz`` and a resumed run
-    (``--resume``) reads it back instead of calling ``fn``; elsewhere (``run(cfg)`` from a
-    notebook) it is just ``fn()`` with its arrays as NumPy. Names must be unique within a run.
-    """
-    active = _ACTIVE.get()
-    return _numpy_tree(fn()) if active is None else active.run(name, fn)
-
-
-def checkpoint_every() -> int | None:
-    """``--checkpoint-every``: steps between checkpoints inside a stage (None: per stage only)."""
-    active = _ACTIVE.get()
-    return None if active is None else active.checkpoint_every
-
-
-def progress() -> dict | None:
-    """Inside a stage run with ``--checkpoint-every``: the ``jaxntk.runner.run`` keywords
-    (checkpoint, fingerprint, resume) that save its progress in one file; None elsewhere."""
-    active = _ACTIVE.get()
-    return None if active is None else active.progress()
+# Every script's ``run(cfg, stages=IN_MEMORY)``: stages computed and returned, nothing written.
+# Safe to share: a Stages without a folder keeps no state.
+IN_MEMORY = Stages()
 
 
 def fingerprint(script: Script, cfg, checkpoint_every=None) -> dict:
@@ -497,9 +490,10 @@ def execute(
 ) -> dict:
     """Run, plot, save; returns {"results", "claims", "paths", "seconds"} (used by the report).
 
-    The run is checkpointed by stages in ``outdir/checkpoint/`` (``stage``; the whole of
-    ``script.run`` is the last stage), removed once every output is written; with
-    ``checkpoint_every`` a stage that supports it also saves its progress every that many steps.
+    The run is checkpointed by stages in ``outdir/checkpoint/`` (the ``Stages`` passed to
+    ``script.run(cfg, stages)``; the whole of ``script.run`` is the last stage), removed once
+    every output is written; with ``checkpoint_every`` a stage that supports it also saves its
+    progress every that many steps.
     ``resume`` reuses the finished stages (and a finished result's results.npz); without it
     they are discarded.
     """
@@ -520,11 +514,7 @@ def execute(
             resume,
             checkpoint_every,
         )
-        token = _ACTIVE.set(stages)
-        try:
-            results = stages.run("results", lambda: script.run(cfg))
-        finally:
-            _ACTIVE.reset(token)
+        results = stages.run("results", lambda: script.run(cfg, stages))
     seconds = time.perf_counter() - start if computed is None else computed
     claims = list(script.claims(results, cfg)) if script.claims else []
     figure = script.plot(results, cfg)

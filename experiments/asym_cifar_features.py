@@ -74,13 +74,13 @@ def available(cfg: Config) -> str | None:
     return None
 
 
-def run(cfg: Config) -> dict[str, np.ndarray]:
+def run(cfg: Config, stages: _cli.Stages = _cli.IN_MEMORY) -> dict[str, np.ndarray]:
     reason = available(cfg)
     if reason:
         raise ValueError(reason)
     options = (("path", cfg.features), *cfg.data_options)
     d = _asym.load_split("features", dataclasses.replace(cfg, data_options=options))
-    return _asym.pipeline(cfg, d)
+    return _asym.pipeline(cfg, d, stages)
 
 
 def plot(results: dict, cfg: Config):

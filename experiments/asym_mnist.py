@@ -102,7 +102,7 @@ def dataset_name(cfg: Config) -> str:
     return next(name for name in PREFERENCE if present.get(name) is True)
 
 
-def run(cfg: Config) -> dict[str, np.ndarray]:
+def run(cfg: Config, stages: _cli.Stages = _cli.IN_MEMORY) -> dict[str, np.ndarray]:
     """Arrays with leading (gamma configuration, seed) axes; ``dataset`` names the data."""
     name = dataset_name(cfg)
     try:
@@ -113,7 +113,7 @@ def run(cfg: Config) -> dict[str, np.ndarray]:
         raise ValueError(f"{err} (or run the quick preset on Fashion-MNIST)") from err
     # The official NTG is of output 0 only (ntk_num_outputs=1); train_gd's NTG is the mean over
     # outputs (neural-tangents' trace convention), which with +-1 output signs equals output 0's.
-    return {**_asym.pipeline(cfg, d), "dataset": np.asarray(name)}
+    return {**_asym.pipeline(cfg, d, stages), "dataset": np.asarray(name)}
 
 
 STAND_IN = {"fashion_mnist": "Fashion-MNIST standing in for MNIST", "digits": "8x8 digits "

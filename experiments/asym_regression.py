@@ -115,7 +115,7 @@ def datasets(cfg: Config) -> tuple[list[str], dict[str, str]]:
     return run, skipped
 
 
-def run(cfg: Config) -> dict[str, np.ndarray]:
+def run(cfg: Config, stages: _cli.Stages = _cli.IN_MEMORY) -> dict[str, np.ndarray]:
     """Results of data set ``name`` under keys ``name/<field>`` (a flat dict for results.npz)."""
     names, _ = datasets(cfg)
     if not names:
@@ -125,7 +125,7 @@ def run(cfg: Config) -> dict[str, np.ndarray]:
         )
     results = {}
     for name in tqdm(names, desc="data sets"):
-        for field, value in _asym.pipeline(cfg, _asym.load_split(name, cfg)).items():
+        for field, value in _asym.pipeline(cfg, _asym.load_split(name, cfg), stages).items():
             results[f"{name}/{field}"] = value
     return results
 

@@ -95,7 +95,7 @@ def data(cfg: Config) -> dict:
     }
 
 
-def run(cfg: Config) -> dict[str, np.ndarray]:
+def run(cfg: Config, stages: _cli.Stages = _cli.IN_MEMORY) -> dict[str, np.ndarray]:
     """Arrays with leading (gamma configuration, seed) axes; see ``_asym.train_configs``."""
     kind = _asym.zipf_kind(cfg)
     d = data(cfg)
@@ -103,13 +103,14 @@ def run(cfg: Config) -> dict[str, np.ndarray]:
     gd_cfg = jaxntk.GDConfig(
         cfg.lr, cfg.num_steps, cfg.log_every, loss="mean", ntk_points=None
     )  # the official simulated run takes the NTG on all training points
-    _, scales, history = _asym.train_configs(keys, d, cfg.width, cfg.gammas, gd_cfg, kind=kind)
+    _, scales, history = _asym.train_configs(keys, d, cfg.width, cfg.gammas, gd_cfg, kind=kind,
+                                            stages=stages)
     h_inf = ntk.infinite_width_relu(d["x_train"], parameterization="asym_code")
     extra = {}
     if cfg.companion:
         other = COMPANION_KIND[kind]
         _, _, code = _asym.train_configs(keys, d, cfg.width, [(0.5, 0.7)], gd_cfg, kind=other,
-                                         desc="companion")  # fmt: skip
+                                         desc="companion", stages=stages)  # fmt: skip
         extra = {f"companion_{k}": v[0] for k, v in code.items()}
     return {
         **history,

@@ -85,7 +85,7 @@ def alignment(params, scale, w_star, top: int):
     return cos, params["a"][nodes, 0]
 
 
-def run(cfg: Config) -> dict[str, np.ndarray]:
+def run(cfg: Config, stages: _cli.Stages = _cli.IN_MEMORY) -> dict[str, np.ndarray]:
     key_data, keys = _cli.seed_keys(cfg)
     x, y, w_star = jdata.relu_teacher(
         key_data, cfg.n + cfg.n_test, cfg.in_dim, noise=cfg.noise, dtype=jnp.float32
@@ -93,7 +93,7 @@ def run(cfg: Config) -> dict[str, np.ndarray]:
     d = {"x_train": x[: cfg.n], "y_train": y[: cfg.n], "x_test": x[cfg.n :], "y_test": y[cfg.n :]}
     gd_cfg = jaxntk.GDConfig(cfg.lr, cfg.num_steps, cfg.log_every, loss="mean", ntk_points=None)
     params, scales, history = _asym.train_configs(
-        keys, d, cfg.width, cfg.gammas, gd_cfg, kind=_asym.zipf_kind(cfg)
+        keys, d, cfg.width, cfg.gammas, gd_cfg, kind=_asym.zipf_kind(cfg), stages=stages
     )
     params0 = _asym.init_many(keys, cfg.in_dim, cfg.width, 1)
     per_run = jax.vmap(alignment, in_axes=(0, None, None, None))

@@ -65,7 +65,7 @@ PRESETS = {
 }
 
 
-def run(cfg: Config) -> dict[str, np.ndarray]:
+def run(cfg: Config, stages: _cli.Stages = _cli.IN_MEMORY) -> dict[str, np.ndarray]:
     """movement and ntk_change of shape (width, gamma configuration, seed) at the last step."""
     d = asym_simulated.data(cfg)
     _, keys = _cli.seed_keys(cfg)
@@ -73,7 +73,7 @@ def run(cfg: Config) -> dict[str, np.ndarray]:
     movement, change, risk = [], [], []
     for width in tqdm(cfg.widths, desc="widths"):
         _, _, history = _asym.train_configs(
-            keys, d, width, cfg.gammas, gd_cfg, kind=_asym.zipf_kind(cfg)
+            keys, d, width, cfg.gammas, gd_cfg, kind=_asym.zipf_kind(cfg), stages=stages
         )
         movement.append(_asym.top_node_movement(history["node_movement"])[..., -1])
         change.append(history["ntk_change"][..., -1])

@@ -84,31 +84,32 @@ def methods(cfg: Config) -> dict[str, jaxntk.MaskedConfig]:
     }
 
 
-def run(cfg: Config) -> dict[str, np.ndarray]:
+def run(cfg: Config, stages: _cli.Stages = _cli.IN_MEMORY) -> dict[str, np.ndarray]:
     """Arrays with leading (gamma configuration, method, seed) axes.
 
     The methods that share a mask kind are one ``jaxntk.sweep_masked`` program whose cells are
     (gamma, method), the node scale sqrt(lam) per cell: the Bernoulli ones (full GD is K = 1,
-    xi = 1) in one, IST (categorical) in another; each a checkpointed stage (``_cli.stage``).
+    xi = 1) in one, IST (categorical) in another; each a checkpointed stage (``stages.run``).
     """
     _cli.check_protocol(cfg, ("theory",))
     d = asym_simulated.data(cfg)
     _, keys = _cli.seed_keys(cfg)
     params0 = _asym.init_many(keys, cfg.in_dim, cfg.width, 1)
     half = jnp.asarray([0, cfg.width // 2])
+    splits = {k: d[k] for k in ("x_train", "y_train", "x_test", "y_test")}  # outcomes' argument
     scales = [_asym.node_scale(cfg.width, gamma, alpha) for gamma, alpha in cfg.gammas]
     mcfgs = list(methods(cfg).values())
 
-    def measure(p, w_t, scale):  # one trained network: its seed's init, its cell's w and scale
+    def measure(p, w_t, scale, d):  # one trained network: its seed's init, its cell's w and scale
         pruned = jaxntk.prune_curve({**p, "w": w_t}, scale, d["x_train"], d["y_train"], half,
                                     x_test=d["x_test"], y_test=d["y_test"])  # fmt: skip
         return pruned.test_risk
 
     @jax.jit
-    def outcomes(params0, w_t, scale):  # w_t (S, cells, width, d), scale (cells, width)
+    def outcomes(params0, w_t, scale, d):  # w_t (S, cells, width, d), scale (cells, width)
         movement = jnp.linalg.norm(w_t - params0["w"][:, None], axis=-1).max(axis=-1)
-        per_cell = jax.vmap(measure, in_axes=(None, 0, 0))  # train_masked changes only w
-        return movement, jax.vmap(per_cell, in_axes=(0, 0, None))(params0, w_t, scale)
+        per_cell = jax.vmap(measure, in_axes=(None, 0, 0, None))  # train_masked changes only w
+        return movement, jax.vmap(per_cell, in_axes=(0, 0, None, None))(params0, w_t, scale, d)
 
     loss = np.zeros((len(cfg.gammas), len(mcfgs), cfg.num_seeds, cfg.num_rounds + 1))
     movement = np.zeros(loss.shape[:3])
@@ -131,10 +132,10 @@ def run(cfg: Config) -> dict[str, np.ndarray]:
                 keep_prob=[c.surrogate_keep_prob for c in cell_cfgs],
                 lr=[c.lr for c in cell_cfgs], node_scale=scale,
             )  # fmt: skip
-            moved, pruned = outcomes(params0, w_t, scale)
+            moved, pruned = outcomes(params0, w_t, scale, splits)
             return {"loss": history.loss, "movement": moved, "prune": pruned}
 
-        done = _cli.stage(f"sweep_{mask}", one_sweep)  # (seed, cell, ...)
+        done = stages.run(f"sweep_{mask}", one_sweep)  # (seed, cell, ...)
         for c, (g, m) in enumerate(cells):
             loss[g, m] = done["loss"][:, c]
             movement[g, m] = done["movement"][:, c]

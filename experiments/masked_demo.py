@@ -79,26 +79,23 @@ def methods(cfg: Config) -> dict[str, jaxntk.MaskedConfig]:
     }
 
 
-def run(cfg: Config) -> dict[str, np.ndarray]:
+def run(cfg: Config, stages: _cli.Stages = _cli.IN_MEMORY) -> dict[str, np.ndarray]:
     """Train every method for every seed; arrays have a leading (method, seed) pair of axes."""
     key_data, key_runs = jax.random.split(jax.random.key(cfg.seed))
     x, y = unit_norm_regression(key_data, cfg.n, cfg.in_dim, cfg.out_dim, dtype=jnp.float32)
-    seed_keys = jax.random.split(key_runs, cfg.num_seeds)
+    keys = jax.vmap(jax.random.split)(jax.random.split(key_runs, cfg.num_seeds))  # (seed, 2)
+    params = jax.vmap(
+        lambda k: jaxntk.init_params(k, cfg.in_dim, cfg.width, cfg.out_dim, dtype=jnp.float32)
+    )(keys[:, 0])
 
     out = {"loss": [], "local_loss": [], "dead_fraction": []}
     for i, masked_cfg in enumerate(tqdm(methods(cfg).values(), desc="methods", leave=False)):
 
-        def one_seed(k, masked_cfg=masked_cfg):
-            key_init, key_train = jax.random.split(k)
-            params = jaxntk.init_params(
-                key_init, cfg.in_dim, cfg.width, cfg.out_dim, dtype=jnp.float32
-            )
-            return jaxntk.train_masked(key_train, params, x, y, masked_cfg)[1]
+        def one_method(masked_cfg=masked_cfg):  # the seeds of one method: a one-cell sweep
+            history = jaxntk.sweep_masked(keys[:, 1], params, x, y, masked_cfg)[1]
+            return {name: getattr(history, name)[:, 0] for name in out}
 
-        # One checkpointed stage per method (see experiments._cli.stage).
-        history = _cli.stage(
-            f"method_{i}", lambda one_seed=one_seed: jax.vmap(one_seed)(seed_keys)._asdict()
-        )
+        history = stages.run(f"method_{i}", one_method)  # one checkpointed stage per method
         for name in out:
             out[name].append(history[name])
     return {name: np.stack(values) for name, values in out.items()}

@@ -85,7 +85,7 @@ PRESETS = {
 }
 
 
-def run(cfg: Config) -> dict[str, np.ndarray]:
+def run(cfg: Config, stages: _cli.Stages = _cli.IN_MEMORY) -> dict[str, np.ndarray]:
     """Losses with leading (keep_prob, seed) axes; one compiled program per protocol.
 
     Under the official protocol the theory-aggregation companion (unsampled neurons kept, same

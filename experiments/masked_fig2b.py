@@ -94,7 +94,7 @@ def panels(cfg: Config) -> list:
     return [(p, titles[p.name]) for p in runs]
 
 
-def run(cfg: Config) -> dict[str, np.ndarray]:
+def run(cfg: Config, stages: _cli.Stages = _cli.IN_MEMORY) -> dict[str, np.ndarray]:
     """``loss`` (panel, K, xi, seed, rounds + 1), ``error`` (panel, K, xi) and the official
     rule's stopping round and dead fraction there.
 
@@ -109,14 +109,14 @@ def run(cfg: Config) -> dict[str, np.ndarray]:
     rows = [(p, k) for p, _ in panels(cfg) for k in cfg.subnets]
     for proto, k in tqdm(rows, desc="fig2b: (protocol, K) rows"):
 
-        def row(proto=proto, k=k):  # one checkpointed stage per row (experiments._cli.stage)
+        def row(proto=proto, k=k):  # one checkpointed stage per row (``stages.run``)
             history = _masked_data.seeds_by_keep_prob(
                 cfg, x, y, cfg.width, proto, xis,
                 lambda xi: _masked_data.masked_config(cfg, proto, k, xi, cfg.lr),
             )  # fmt: skip
             return {"loss": history.loss, "dead": history.dead_fraction}
 
-        done = _cli.stage(f"row_{proto.name.replace(' ', '_')}_K{k}", row)
+        done = stages.run(f"row_{proto.name.replace(' ', '_')}_K{k}", row)
         loss.append(done["loss"])
         dead.append(done["dead"])
     shape = (len(rows) // len(cfg.subnets), len(cfg.subnets), len(xis), cfg.num_seeds)

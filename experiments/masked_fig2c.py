@@ -88,7 +88,7 @@ PRESETS = {
 }
 
 
-def run(cfg: Config) -> dict[str, np.ndarray]:
+def run(cfg: Config, stages: _cli.Stages = _cli.IN_MEMORY) -> dict[str, np.ndarray]:
     """``loss`` (width, xi, seed, rounds + 1) and ``error`` (width, xi, seed) of
     ``cfg.protocol``; under "official" also the companion's (prefix ``theory_``) and the
     official rule's stopping rounds."""
@@ -98,7 +98,7 @@ def run(cfg: Config) -> dict[str, np.ndarray]:
     losses = {name: [] for name in names}
     for width in tqdm(cfg.widths, desc="fig2c: widths"):
 
-        def one_width(width=width):  # one checkpointed stage per width (experiments._cli.stage)
+        def one_width(width=width):  # one checkpointed stage per width (``stages.run``)
             done = {}
             for p, proto in enumerate(_masked_data.protocols(cfg, width)):
                 history = _masked_data.seeds_by_keep_prob(
@@ -109,7 +109,7 @@ def run(cfg: Config) -> dict[str, np.ndarray]:
                 done[f"loss{p}"] = history.loss
             return done
 
-        done = _cli.stage(f"width_{width}", one_width)
+        done = stages.run(f"width_{width}", one_width)
         for p, name in enumerate(names):
             losses[name].append(done[f"loss{p}"])
     for p, name in enumerate(names):

@@ -94,7 +94,7 @@ PRESETS = {
 }
 
 
-def run(cfg: Config) -> dict[str, np.ndarray]:
+def run(cfg: Config, stages: _cli.Stages = _cli.IN_MEMORY) -> dict[str, np.ndarray]:
     """``loss`` (K, width, seed, rounds + 1) and ``error`` (K, width, seed).
 
     Each width is one ``jaxntk.sweep_masked`` program (one checkpointed stage): its cells are the
@@ -117,10 +117,10 @@ def run(cfg: Config) -> dict[str, np.ndarray]:
                 cfg, proto, k, cfg.official_keep_prob, cfg.lr_per_keep_prob / k,
                 mask="categorical"))  # fmt: skip
 
-        def one_width(width=width, proto=proto, cells=cells):  # a stage (experiments._cli.stage)
+        def one_width(width=width, proto=proto, cells=cells):  # a stage (``stages.run``)
             return {"loss": _masked_data.sweep(cfg, x, y, width, proto, cells).loss}
 
-        done = _cli.stage(f"width{width}", one_width)["loss"]  # (cell, seed, rounds + 1)
+        done = stages.run(f"width{width}", one_width)["loss"]  # (cell, seed, rounds + 1)
         loss.append(done[: len(cfg.subnets)])
         official.append(done[len(cfg.subnets) :])
     loss = np.stack(loss, axis=1)  # (K, width, seed, rounds + 1)

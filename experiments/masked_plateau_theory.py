@@ -129,7 +129,7 @@ def _kernel(cfg: Config, x, params0):
     return np.asarray(jaxntk.ntk.empirical(first, x, backend="closed_form"), np.float64)
 
 
-def run(cfg: Config) -> dict[str, np.ndarray]:
+def run(cfg: Config, stages: _cli.Stages = _cli.IN_MEMORY) -> dict[str, np.ndarray]:
     """Loss curves of the K sweep (tau = 1) and of the tau sweep (K = tau_subnets)."""
     _cli.check_protocol(cfg, ("theory",))
     x, y, _ = _masked_data.load(cfg)
@@ -143,12 +143,12 @@ def run(cfg: Config) -> dict[str, np.ndarray]:
         return {"loss": _masked_data.sweep(cfg, x, y, cfg.width, proto, cells).loss}
 
     # The K sweep at tau = 1 is one program (K is a cell of the sweep); tau fixes the local loop,
-    # so every other tau is a sweep of its own. One checkpointed stage each (_cli.stage).
-    by_k = _cli.stage("K_sweep_tau1", lambda: losses([cell(k, 1) for k in cfg.subnets]))["loss"]
+    # so every other tau is a sweep of its own. One checkpointed stage each (stages.run).
+    by_k = stages.run("K_sweep_tau1", lambda: losses([cell(k, 1) for k in cfg.subnets]))["loss"]
     cache = {(k, 1): by_k[i] for i, k in enumerate(cfg.subnets)}
     for tau in tqdm(cfg.local_steps, desc="plateau: τ runs"):
         if (cfg.tau_subnets, tau) not in cache:
-            done = _cli.stage(f"K{cfg.tau_subnets}_tau{tau}",
+            done = stages.run(f"K{cfg.tau_subnets}_tau{tau}",
                               lambda tau=tau: losses([cell(cfg.tau_subnets, tau)]))  # fmt: skip
             cache[cfg.tau_subnets, tau] = done["loss"][0]
     kernel = _kernel(cfg, x, params0)

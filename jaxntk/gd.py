@@ -209,10 +209,7 @@ def train_gd(params: dict, x, y, cfg: GDConfig, *, node_scale=None, x_test=None,
         return advance(params, x, y, cfg, carry, done + 1, size, **data)
 
     def history_of(logs) -> GDHistory:
-        joined = jax.tree_util.tree_map(
-            lambda a, b: jnp.concatenate([a[None], jnp.asarray(b, a.dtype)]), first, logs
-        )
-        return finish(params, x, cfg, joined, node_scale=node_scale)
+        return finish(params, x, cfg, join(first, logs), node_scale=node_scale)
 
     def check(logs):
         risk = np.concatenate([np.asarray(first.train_risk)[None], np.asarray(logs.train_risk)])
@@ -303,7 +300,7 @@ def _parts(params, x, y, node_scale, x_test, y_test, lr, structure: _Structure):
 
 # ``train_gd`` in pure, vmappable pieces — what it runs itself (through ``jaxntk.runner``) and what
 # callers that batch runs use (the experiments vmap them over seeds): start -> advance ... ->
-# finish. No input checks here: ``check_inputs`` (or one ``train_gd`` call) does them.
+# join -> finish. No input checks here: ``check_inputs`` (or one ``train_gd`` call) does them.
 
 
 @functools.partial(jax.jit, static_argnames=("structure",))
@@ -353,6 +350,14 @@ def advance(params, x, y, cfg: GDConfig, carry, first_log, num_logs: int, *, nod
     structure = _structure(cfg, x.shape[0])
     return _logs(params, x, y, node_scale, x_test, y_test, _lr(cfg, params), carry, first_log,
                  structure, num_logs)  # fmt: skip
+
+
+def join(first: GDHistory, logs: GDHistory) -> GDHistory:
+    """The raw logs of a whole run: ``start``'s log 0 before the ``advance`` logs (leading axis);
+    under ``jax.vmap`` for a batch of runs."""
+    return jax.tree_util.tree_map(
+        lambda a, b: jnp.concatenate([a[None], jnp.asarray(b, a.dtype)]), first, logs
+    )
 
 
 def finish(params, x, cfg: GDConfig, history: GDHistory, *, node_scale=None) -> GDHistory:

@@ -17,6 +17,7 @@ paper's configurations), which a fixed head learning rate turns into a confound:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import NamedTuple
 
@@ -190,11 +191,17 @@ def fit_heads(keys, ks, phi_train, y_train, phi_test, y_test, head: HeadConfig) 
 
     ``keys`` (len(ks),) initialise the heads; ``phi_*`` columns beyond k are ignored exactly.
     """
+    return TransferCurve(ks, *_fit_heads(keys, ks, phi_train, y_train, phi_test, y_test, head))
+
+
+# One compiled program per (shapes, head): module level, so calling again with new features or
+# keys reuses it (a jitted closure made per call would compile every time).
+@functools.partial(jax.jit, static_argnames="head")
+def _fit_heads(keys, ks, phi_train, y_train, phi_test, y_test, head: HeadConfig):
     max_k, out_dim, dtype = phi_train.shape[1], y_train.shape[1], phi_train.dtype
     classify = out_dim > 1
     optimizer = optax.sgd(head.lr)
 
-    @jax.jit
     def fit(key, k):
         module, head_params = init_head(key, head, k, max_k, out_dim, dtype)
         columns = (jnp.arange(max_k) < k).astype(dtype)[None, :]
@@ -213,5 +220,4 @@ def fit_heads(keys, ks, phi_train, y_train, phi_test, y_test, head: HeadConfig) 
             metrics.accuracy(pred_test, y_test) if classify else None,
         )
 
-    train_risk, test_risk, train_acc, test_acc = jax.vmap(fit)(keys, ks)
-    return TransferCurve(ks, train_risk, test_risk, train_acc, test_acc)
+    return jax.vmap(fit)(keys, ks)

@@ -41,7 +41,7 @@ class FakeConfig:
 def _fake_module(monkeypatch, name: str, *, fail: bool = False, skip: str | None = None):
     """Register ``experiments.<name>``: two claims (one holds, one fails) or a raising run."""
 
-    def run(cfg):
+    def run(cfg, stages=None):
         if fail:
             raise RuntimeError(f"{name} broke on purpose")
         return {"curve": np.arange(cfg.size, dtype=float), "seed": np.asarray(cfg.seed)}
