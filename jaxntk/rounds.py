@@ -145,7 +145,7 @@ def choose_path(n, in_dim, width, out_dim, plan_like, max_keep_prob, *, batched=
     return best, (cap if "compact" in best else width)
 
 
-def round_masks(key, round_index, plan: Plan, width, keep_prob, num_valid, dtype):
+def masks_of_round(key, round_index, plan: Plan, width, keep_prob, num_valid, dtype):
     """(K_max, width) masks of round ``round_index``: ``masks.sample(fold_in(key, round), ...)``.
 
     Surrogates l >= num_valid (a sweep's padding) hold nothing.
@@ -308,7 +308,7 @@ def run(runs: Run, x, y, plan: Plan, first_round=0):
         gram = x @ x.T  # one for the whole batch; each run scales it by its in_scale^2
 
     def draw(run_, r):
-        return round_masks(run_.key, r, plan, width, run_.keep_prob, run_.num_valid, dtype)
+        return masks_of_round(run_.key, r, plan, width, run_.keep_prob, run_.num_valid, dtype)
 
     def one_round(carry, r):
         w, z = carry  # z: the pre-activations of w on the Gram paths (carried), else None

@@ -230,18 +230,9 @@ def test_bad_train_gd_inputs(key):
         jaxntk.train_gd(params, x, y, {"lr": 1.0})
 
 
-def test_softmax_cross_entropy_equals_its_numpy_formula_and_trains(key):
-    from jaxntk import losses
-
-    pred = jax.random.normal(key, (7, 5))
-    labels = np.arange(7) % 5
-    y = jax.nn.one_hot(labels, 5)
-    p = np.asarray(pred, np.float64)
-    expected = np.mean(np.log(np.exp(p).sum(axis=1)) - p[np.arange(7), labels])
-    np.testing.assert_allclose(losses.softmax_ce(pred, y), expected, rtol=1e-12)
-    np.testing.assert_allclose(losses.softmax_ce(jnp.zeros((3, 5)), y[:3]), np.log(5), rtol=1e-12)
-
-    # GD on cross-entropy separates two well-separated classes (the CIFAR-features setting)
+def test_gd_on_softmax_cross_entropy_separates_two_classes(key):
+    # GD on cross-entropy (its formula: test_losses.py) separates two well-separated classes,
+    # the CIFAR-features setting.
     x = jnp.concatenate([jnp.ones((10, 4)), -jnp.ones((10, 4))]) + 0.1 * jax.random.normal(
         key, (20, 4)
     )

@@ -5,7 +5,6 @@ compatibility layer of ``jaxntk._nt_compat``; on jax 0.4.23 unpatched). The ``nt
 these where it is not installed, and fails them when JAXNTK_REQUIRE_NT=1 (``make test``).
 """
 
-import functools
 import math
 
 import jax
@@ -27,9 +26,8 @@ def kernel(params, x1, x2=None, **kw):
     )
 
 
-@functools.partial(jax.jit, static_argnums=range(1, 5))
 def problem(key, dtype, out_dim, scale_kind, two_inputs):
-    """params, x1, x2 (None or 5 other points) and node scales, built in one compiled call."""
+    """params, x1, x2 (None or 5 other points) and node scales."""
     k_p, k_1, k_2, k_s = jax.random.split(key, 4)
     params = jaxntk.init_params(k_p, 6, 40, out_dim, dtype=dtype)
     x2 = unit_rows(k_2, 5, 6, dtype) if two_inputs else None

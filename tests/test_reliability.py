@@ -1,4 +1,6 @@
-"""Checkpoints, resume, atomic outputs and divergence (issue 8: reliability).
+"""Resume and atomic outputs, through the trainers and the experiments' CLI.
+
+The checkpoint files themselves: test_checkpoint.py; divergence: test_divergence.py.
 
 Resumed runs are compared with uninterrupted ones bitwise (``np.array_equal``; the experiment's
 ``results.npz`` byte for byte). Interruptions are real: a subprocess is SIGKILLed right after its
@@ -18,7 +20,7 @@ import numpy as np
 import pytest
 
 import jaxntk
-from jaxntk import checkpoint, divergence
+from jaxntk import checkpoint
 
 from helpers import regression_data
 
@@ -51,44 +53,6 @@ def interrupt_after_first_save(monkeypatch):
 
     monkeypatch.setattr(checkpoint, "save", save_then_stop)
     return lambda: monkeypatch.setattr(checkpoint, "save", real)
-
-
-# ----------------------------------------------------------------------------- checkpoint files
-
-
-def test_checkpoint_round_trip_is_exact_and_bytes_are_reproducible(tmp_path):
-    # Keys holding "/" and "%" (asym_regression's results are keyed "concrete/step") round-trip.
-    tree = {
-        "w": np.arange(6.0).reshape(2, 3),
-        "history": {"loss": np.float32([1, 2]), "concrete/step": np.int32([0, 5]), "a%2F": 1.0},
-    }
-    meta = {"config": {"lr": 0.1, "shape": (2, 3)}, "step": 4}
-    checkpoint.save(tmp_path / "a.npz", tree, meta)
-    checkpoint.save(tmp_path / "b.npz", tree, meta)
-    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
-    loaded, got = checkpoint.load(tmp_path / "a.npz", {"config": meta["config"]})
-    assert same(loaded, tree) and loaded["history"]["loss"].dtype == np.float32
-    assert got["step"] == 4 and got["format"] == checkpoint.FORMAT_VERSION
-    assert [p.name for p in tmp_path.iterdir()] != [] and not list(tmp_path.glob(".*tmp"))
-
-
-def test_corrupt_or_foreign_checkpoints_are_refused(tmp_path):
-    path = tmp_path / "c.npz"
-    checkpoint.save(path, {"w": np.ones(100)}, {"config": {"lr": 0.1}})
-    with pytest.raises(checkpoint.CheckpointError, match="field config.lr: 0.1 .* vs 0.2 now"):
-        checkpoint.load(path, {"config": {"lr": 0.2}})
-    path.write_bytes(path.read_bytes()[:300])  # truncated mid-write (what atomic writes prevent)
-    with pytest.raises(checkpoint.CheckpointError, match="corrupt or truncated.*delete"):
-        checkpoint.load(path)
-
-
-def test_a_failed_atomic_write_leaves_the_old_file(tmp_path):
-    path = tmp_path / "results.json"
-    checkpoint.atomic_write_text(path, "old")
-    with pytest.raises(RuntimeError), checkpoint.atomic_path(path) as tmp:
-        tmp.write_text("half")
-        raise RuntimeError("killed mid-write")
-    assert path.read_text() == "old" and sorted(tmp_path.iterdir()) == [path]
 
 
 # ------------------------------------------------------------------------------ train_masked
@@ -187,74 +151,6 @@ def test_same_key_gives_bitwise_equal_results_in_two_processes(tmp_path):
     ]
     assert [r.wait(timeout=300) for r in runs] == [0, 0]
     assert (tmp_path / "0.npz").read_bytes() == (tmp_path / "1.npz").read_bytes()
-
-
-# -------------------------------------------------------------------------------- divergence
-
-
-def test_divergent_lr_stops_with_the_documented_message_and_keeps_the_history():
-    params, x, y = problem(dtype=jnp.float64)
-    cfg = jaxntk.GDConfig(lr=500.0, num_steps=50, log_every=10, ntk_points=8)
-    with pytest.raises(jaxntk.DivergenceError) as info:
-        jaxntk.train_gd(params, x, y, cfg)
-    err = info.value
-    assert err.lr == 500.0 and err.step == 10
-    assert err.stable_lr == pytest.approx(divergence.stable_lr(params, x), rel=1e-12)
-    message = str(err)
-    assert "train_gd diverged at step 10: training risk" in message
-    assert "with lr=500" in message and f"try lr < {err.stable_lr:.3g}" in message
-    assert err.history.train_risk.shape == (2,) and np.isfinite(err.history.train_risk[0])
-
-    masked = jaxntk.MaskedConfig(1, 1.0, 3, 50.0, 6)
-    with pytest.raises(jaxntk.DivergenceError, match=r"train_masked diverged at round \d: loss"):
-        jaxntk.train_masked(jax.random.key(0), params, x, y, masked)
-    # no check under vmap (a compiled function cannot raise on values); it still runs
-    keys = jax.random.split(jax.random.key(0), 2)
-    losses = jax.vmap(lambda k: jaxntk.train_masked(k, params, x, y, masked)[1].loss)(keys)
-    assert losses.shape == (2, 7)
-    # and it can be turned off
-    jaxntk.train_masked(jax.random.key(0), params, x, y, masked, divergence_factor=None)
-
-
-@pytest.mark.parametrize("loss", ["half_sum", "half_mean", "mean"])
-def test_stable_lr_is_two_over_the_top_curvature_of_the_linearised_loss(loss):
-    """2/(c lambda_max(Theta)) = 2/lambda_max(Hessian in w of L(f_0 + J (w - w_0)))."""
-    params, x, y = problem(width=16, dtype=jnp.float64)
-    w0 = params["w"]
-
-    def f(w):
-        return jaxntk.apply({**params, "w": w}, x)
-
-    jac = jax.jacobian(f)(w0).reshape(-1, w0.size)  # (n C, width d)
-    loss_fn = jaxntk.losses.get(loss)
-
-    def linearised(v):
-        return loss_fn(f(w0) + (jac @ (v - w0.ravel())).reshape(y.shape), y)
-
-    hessian = jax.hessian(linearised)(w0.ravel())
-    expected = 2.0 / np.linalg.eigvalsh(np.asarray(hessian))[-1]
-    assert divergence.stable_lr(params, x, loss=loss) == pytest.approx(expected, rel=1e-8)
-
-
-def test_gd_below_the_bound_converges_and_above_it_grows():
-    """Wide network (NTK regime): below the bound the risk falls at every log.
-
-    Between 2/lambda and a few times that a finite network can spike and come back (catapult,
-    measured here: up to 2.5x the bound converges, 5x diverges), so far above the bound is
-    where the divergence check must fire.
-    """
-    x, y = regression_data(jax.random.key(1), 8, 4)
-    params = jaxntk.init_params(jax.random.key(0), 4, 4096, 1)
-    bound = divergence.stable_lr(params, x)
-
-    def risk(factor, **kw):
-        cfg = jaxntk.GDConfig(lr=factor * bound, num_steps=100, log_every=10, ntk_points=8)
-        return np.asarray(jaxntk.train_gd(params, x, y, cfg, **kw)[1].train_risk)
-
-    below = risk(0.9)
-    assert np.all(np.diff(below) < 0) and below[-1] < 1e-8 * below[0]
-    with pytest.raises(jaxntk.DivergenceError, match="try lr < "):
-        risk(5.0)
 
 
 # ------------------------------------------------------------------ the experiments' CLI (slow)
