@@ -237,16 +237,10 @@ def masked_config(cfg, proto: Protocol, num_subnets: int, keep_prob, lr, **field
 ENGINE = ("path", "pad")
 
 
-def sweep(cfg, x, y, width: int, proto: Protocol, cells, node_scale=None):
-    """``MaskedHistory`` (NumPy) of every (cell, seed), leading axes in that order.
-
-    ``cells``: ``MaskedConfig``s that differ only in K, xi and lr (``num_subnets``,
-    ``surrogate_keep_prob``, ``lr``); ``node_scale``: optional (cells, width) base node scales.
-    One compiled program on the engine the benchmarks measure: ``jaxntk.sweep_masked`` runs the
-    seeds x cells, each cell's ``train_masked`` run from ``init_many``'s initialization and key
-    (up to float rounding), on the exact fast path its shapes favour (compact surrogates
-    included, which a hand-written vmap over cells could not use).
-    """
+def sweep_cells(keys, params0, x, y, cells, *, node_scale=None, path="auto", pad=False):
+    """``jaxntk.sweep_masked`` over ``cells``: ``MaskedConfig``s that differ only in K, xi and lr
+    (``num_subnets``, ``surrogate_keep_prob``, ``lr``); the structure is theirs with the largest
+    K. Returns its ``(w, history)``, leading axes (seed, cell)."""
     shared = ("local_steps", "num_rounds", "mask", "unsampled", "loss")
     for cell in cells[1:]:
         differ = [f for f in shared if getattr(cell, f) != getattr(cells[0], f)]
@@ -255,9 +249,8 @@ def sweep(cfg, x, y, width: int, proto: Protocol, cells, node_scale=None):
                 f"one sweep's cells may differ in K, keep_prob and lr only, not in {differ}; "
                 "run those as separate sweeps"
             )
-    params0, keys = init_many(cfg, x, y, width, proto.parameterization)
     structure = dataclasses.replace(cells[0], num_subnets=max(c.num_subnets for c in cells))
-    _, history = jaxntk.sweep_masked(
+    return jaxntk.sweep_masked(
         keys,
         params0,
         x,
@@ -267,8 +260,23 @@ def sweep(cfg, x, y, width: int, proto: Protocol, cells, node_scale=None):
         keep_prob=[c.surrogate_keep_prob for c in cells],
         lr=[c.lr for c in cells],
         node_scale=node_scale,
-        path=cfg.path,
-        pad=cfg.pad,
+        path=path,
+        pad=pad,
+    )
+
+
+def sweep(cfg, x, y, width: int, proto: Protocol, cells, node_scale=None):
+    """``MaskedHistory`` (NumPy) of every (cell, seed), leading axes in that order.
+
+    ``cells``: as in ``sweep_cells``; ``node_scale``: optional (cells, width) base node scales.
+    One compiled program on the engine the benchmarks measure: ``jaxntk.sweep_masked`` runs the
+    seeds x cells, each cell's ``train_masked`` run from ``init_many``'s initialization and key
+    (up to float rounding), on the exact fast path its shapes favour (compact surrogates
+    included, which a hand-written vmap over cells could not use).
+    """
+    params0, keys = init_many(cfg, x, y, width, proto.parameterization)
+    _, history = sweep_cells(
+        keys, params0, x, y, cells, node_scale=node_scale, path=cfg.path, pad=cfg.pad
     )
     return jax.tree_util.tree_map(lambda a: np.swapaxes(np.asarray(a), 0, 1), history)
 

@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 import jaxntk
 from jaxntk import plotting, presets
 
-from . import _asym, _claims, _cli, asym_simulated
+from . import _asym, _claims, _cli, _masked_data, asym_simulated
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,16 +121,10 @@ def run(cfg: Config, stages: _cli.Stages = _cli.IN_MEMORY) -> dict[str, np.ndarr
         cells = [(g, m) for g in range(len(cfg.gammas)) for m in members]
 
         def one_sweep(cells=cells, members=members):
-            cell_cfgs = [mcfgs[m] for _, m in cells]
-            structure = dataclasses.replace(
-                cell_cfgs[0], num_subnets=max(c.num_subnets for c in cell_cfgs)
-            )
             scale = jnp.stack([scales[g] for g, _ in cells])
-            w_t, history = jaxntk.sweep_masked(
-                keys, params0, d["x_train"], d["y_train"], structure,
-                num_subnets=[c.num_subnets for c in cell_cfgs],
-                keep_prob=[c.surrogate_keep_prob for c in cell_cfgs],
-                lr=[c.lr for c in cell_cfgs], node_scale=scale,
+            w_t, history = _masked_data.sweep_cells(
+                keys, params0, d["x_train"], d["y_train"], [mcfgs[m] for _, m in cells],
+                node_scale=scale,
             )  # fmt: skip
             moved, pruned = outcomes(params0, w_t, scale, splits)
             return {"loss": history.loss, "movement": moved, "prune": pruned}

@@ -73,11 +73,16 @@ class Plan(NamedTuple):
     buckets: tuple[int, ...] = ()  # smaller compact capacities, ascending (``buckets``)
 
 
-def capacity(width: int, keep_prob: float) -> int:
-    """Static number of neuron slots per compact surrogate that keeps each neuron w.p. keep_prob."""
+def _slots(width: int, keep_prob: float, sds: float) -> int:
+    """Binomial(width, keep_prob) mean + ``sds`` sd (+1), rounded up to a multiple of 8."""
     mean = width * keep_prob
     sd = math.sqrt(width * keep_prob * (1.0 - keep_prob))
-    return min(width, 8 * math.ceil((mean + CAPACITY_SDS * sd + 1.0) / 8))
+    return 8 * math.ceil((mean + sds * sd + 1.0) / 8)
+
+
+def capacity(width: int, keep_prob: float) -> int:
+    """Static number of neuron slots per compact surrogate that keeps each neuron w.p. keep_prob."""
+    return min(width, _slots(width, keep_prob, CAPACITY_SDS))
 
 
 def buckets(width: int, keep_prob: float, num_surrogates: int, cap: int,
@@ -90,13 +95,10 @@ def buckets(width: int, keep_prob: float, num_surrogates: int, cap: int,
     """
     if round_macs is not None and round_macs < BUCKET_MIN_MACS:
         return ()
-    mean = width * keep_prob
-    sd = math.sqrt(width * keep_prob * (1.0 - keep_prob))
     found = set()
     for tail in BUCKET_TAILS:
         per_surrogate = 1.0 - (1.0 - tail) ** (1.0 / num_surrogates)
-        z = NormalDist().inv_cdf(1.0 - per_surrogate)
-        size = 8 * math.ceil((mean + z * sd + 1.0) / 8)
+        size = _slots(width, keep_prob, NormalDist().inv_cdf(1.0 - per_surrogate))
         if size < cap:
             found.add(size)
     return tuple(sorted(found))
