@@ -432,7 +432,7 @@ def main(argv=None) -> int:
 def _reproduce_args(args) -> int:
     from . import _cli
 
-    _cli.use_file_backend()  # the command line only writes files (see _cli.use_file_backend)
+    _cli.setup_command_line()  # Agg backend, fast-compiling threefry (see there)
     return reproduce(
         args.preset,
         args.out,

@@ -195,12 +195,11 @@ def apply(params: dict, x, *, node_scale=None):
         raise ValueError(
             f"node_scale must have shape (width,) = ({w.shape[0]},), got {jnp.shape(node_scale)}"
         )
-    module = ShallowReLU(w.shape[0])
-    return module.apply(
-        {"params": {"w": w}},
-        x,
-        params["a"],
-        params["out_scale"],
-        node_scale,
-        params.get("in_scale"),
+    return _apply(w, params["a"], params["out_scale"], params.get("in_scale"), x, node_scale)
+
+
+@jax.jit  # one program per shape, not one per operation when called eagerly
+def _apply(w, a, out_scale, in_scale, x, node_scale):
+    return ShallowReLU(w.shape[0]).apply(
+        {"params": {"w": w}}, x, a, out_scale, node_scale, in_scale
     )

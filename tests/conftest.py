@@ -1,4 +1,6 @@
-"""Suite-wide settings: float64 available, rank promotion is an error (as in neural-tangents).
+"""Suite-wide settings: float64 available, rank promotion is an error (as in neural-tangents),
+threefry lowered unrolled on CPU (``jaxntk._threefry_cpu``: the same bits, a third less of the
+suite's time, which is mostly compiling; ``tests/test_threefry_cpu.py`` checks the bits).
 
 ``JAXNTK_REQUIRE_NT=1`` (set by ``make test`` in both environments) turns the skip of tests that
 need neural-tangents into a failure, so a missing neural-tangents cannot pass silently.
@@ -9,8 +11,11 @@ import os
 import jax
 import pytest
 
+from jaxntk import _threefry_cpu
+
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
+_threefry_cpu.unroll_on_cpu()
 
 REQUIRE_NT = os.environ.get("JAXNTK_REQUIRE_NT", "0") == "1"
 

@@ -2,7 +2,7 @@
 
 neural-tangents 0.6.5 does not import on current JAX unaided (google/neural-tangents#209):
 importing jaxntk must never import it, nor add the names its compatibility layer provides to JAX,
-nor touch jax.config.
+nor touch jax.config or JAX's lowerings.
 """
 
 import importlib.util
@@ -30,6 +30,9 @@ def test_import_does_not_load_neural_tangents_or_change_config():
         "assert 'tensorflow' not in sys.modules, 'jaxntk imported tensorflow';"
         "assert (set(dir(jax.core)), set(dir(ad)), hasattr(jax, 'util')) == names, 'touched jax';"
         "assert (cfg.jax_enable_x64, cfg.jax_numpy_rank_promotion) == before;"
+        # jaxntk._threefry_cpu is opt-in: threefry keeps JAX's own (looped) CPU lowering
+        "draw = jax.jit(lambda k: jax.random.bits(k, (3,))).lower(jax.random.key(0));"
+        "assert ' while(' in draw.compile().as_text(), 'changed the threefry lowering';"
         "print('ok')"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}

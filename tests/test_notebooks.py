@@ -39,7 +39,10 @@ def kernel_manager(tmp_path):
     spec_dir.mkdir(parents=True)
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     spec = {
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        # The suite's threefry lowering (conftest.py): the same bits, faster to compile.
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                 "--IPKernelApp.exec_lines=['from jaxntk import _threefry_cpu',"
+                 " '_threefry_cpu.unroll_on_cpu()']"],  # fmt: skip
         "display_name": f"jaxntk test ({sys.executable})",
         "language": "python",
         "env": {"JAX_NUMPY_RANK_PROMOTION": "raise", "PYTHONPATH": path},

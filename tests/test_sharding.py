@@ -17,8 +17,9 @@ SCRIPT = textwrap.dedent(
     import json, sys
     import jax, jax.numpy as jnp, numpy as np
     import jaxntk
-    from jaxntk import rounds
+    from jaxntk import _threefry_cpu, rounds
 
+    _threefry_cpu.unroll_on_cpu()  # as in the rest of the suite (conftest.py)
     assert jax.device_count() == 4, jax.devices()
     mesh = jax.sharding.Mesh(np.array(jax.devices()), ("surrogates",))
     key = jax.random.key(0)
