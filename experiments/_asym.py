@@ -154,18 +154,8 @@ def train_configs(
     # Data and weights are arguments, not closed-over constants: XLA would constant-fold them.
     @jax.jit
     def train(params0, arrays, scale):
-        def one(p):
-            return jaxntk.train_gd(
-                p,
-                arrays["x_train"],
-                arrays["y_train"],
-                gd_cfg,
-                node_scale=scale,
-                x_test=arrays["x_test"],
-                y_test=arrays["y_test"],
-            )
-
-        return jax.vmap(one)(params0)
+        (x, y), extra = _gd_inputs(arrays, scale)
+        return jax.vmap(lambda p: jaxntk.train_gd(p, x, y, gd_cfg, **extra))(params0)
 
     given = scales
     params, scales, history = [], [], {}
@@ -190,6 +180,12 @@ def train_configs(
     return stacked, jnp.stack(scales), {k: np.stack(v) for k, v in history.items()}
 
 
+def _gd_inputs(arrays: dict, scale):
+    """(x, y) and the keywords of ``train_gd`` / ``gd.start`` / ``gd.advance`` for one config."""
+    extra = {"node_scale": scale, "x_test": arrays["x_test"], "y_test": arrays["y_test"]}
+    return (arrays["x_train"], arrays["y_train"]), extra
+
+
 def _train_in_chunks(params0, arrays, scale, gd_cfg, every: int, progress: dict | None):
     """``train``'s vmapped GD run through ``jaxntk.runner`` in chunks of ``every`` steps, each
     saved as the stage's progress (``progress``: ``Stages.progress()``, the runner's checkpoint
@@ -201,19 +197,15 @@ def _train_in_chunks(params0, arrays, scale, gd_cfg, every: int, progress: dict 
         )
     x = arrays["x_train"]
 
-    def gd_args(arrays, scale):  # (x, y) and the keywords of gd.start / gd.advance
-        extra = {"node_scale": scale, "x_test": arrays["x_test"], "y_test": arrays["y_test"]}
-        return (arrays["x_train"], arrays["y_train"]), extra
-
     # Data and weights are arguments, not closed-over constants (as in ``train_configs``).
     @jax.jit
     def start(params0, arrays, scale):
-        (x, y), extra = gd_args(arrays, scale)
+        (x, y), extra = _gd_inputs(arrays, scale)
         return jax.vmap(lambda p: jaxntk.gd.start(p, x, y, gd_cfg, **extra))(params0)
 
     @functools.partial(jax.jit, static_argnames="num_logs")
     def advance(params0, arrays, scale, carry, first_log, num_logs):
-        (x, y), extra = gd_args(arrays, scale)
+        (x, y), extra = _gd_inputs(arrays, scale)
 
         def one(p, c):
             return jaxntk.gd.advance(p, x, y, gd_cfg, c, first_log, num_logs, **extra)

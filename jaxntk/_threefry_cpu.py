@@ -6,8 +6,8 @@ older XLA. On jax 0.10's CPU backend the rolled loop (a ``while`` with its own f
 makes a draw slow to compile: 0.5-1 s per new shape, 2-3x more than the unrolled program, and the
 test suite compiles ~5000 programs (docs/testing.md). Both lowerings are the same function of the
 same integers (JAX's ``_threefry2x32_lowering`` with ``use_rolled_loops`` False or True), so the
-bits are identical; ``tests/test_environment.py`` checks that against JAX's own CPU lowering and the
-Random123 known-answer vectors.
+bits are identical; ``tests/test_threefry_cpu.py`` checks that against JAX's own CPU lowering and
+the Random123 known-answer vectors.
 
 This touches a private JAX registry, so it is never done on import: ``unroll_on_cpu()`` is called
 by the test suite (``tests/conftest.py``) and by the experiment command line (``experiments/_cli``),
