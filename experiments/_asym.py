@@ -151,12 +151,6 @@ def train_configs(
     arrays = {k: data[k] for k in ("x_train", "y_train", "x_test", "y_test")}
     params0 = init_many(keys, arrays["x_train"].shape[1], width, arrays["y_train"].shape[1])
 
-    # Data and weights are arguments, not closed-over constants: XLA would constant-fold them.
-    @jax.jit
-    def train(params0, arrays, scale):
-        (x, y), extra = _gd_inputs(arrays, scale)
-        return jax.vmap(lambda p: jaxntk.train_gd(p, x, y, gd_cfg, **extra))(params0)
-
     given = scales
     params, scales, history = [], [], {}
     for g, (gamma, alpha) in enumerate(tqdm(gammas, desc=desc or f"width {width}", leave=False)):
@@ -165,7 +159,7 @@ def train_configs(
         def one_config(scale=scale):  # one checkpointed stage
             every = stages.checkpoint_every
             if every is None:
-                p, h = train(params0, arrays, scale)
+                p, h = _train(params0, arrays, scale, gd_cfg)
             else:
                 p, h = _train_in_chunks(params0, arrays, scale, gd_cfg, every, stages.progress())
             fields = {n: getattr(h, n) for n in HISTORY_FIELDS if getattr(h, n) is not None}
@@ -186,6 +180,31 @@ def _gd_inputs(arrays: dict, scale):
     return (arrays["x_train"], arrays["y_train"]), extra
 
 
+# The vmapped GD of one configuration, compiled once per (shapes, GDConfig) and reused by every
+# configuration, width and call with those (a jit defined inside the caller compiled anew on every
+# call). Data and weights are arguments, not closed-over constants: XLA would constant-fold them.
+@functools.partial(jax.jit, static_argnames="gd_cfg")
+def _train(params0, arrays, scale, gd_cfg):
+    (x, y), extra = _gd_inputs(arrays, scale)
+    return jax.vmap(lambda p: jaxntk.train_gd(p, x, y, gd_cfg, **extra))(params0)
+
+
+@functools.partial(jax.jit, static_argnames="gd_cfg")
+def _start(params0, arrays, scale, gd_cfg):
+    (x, y), extra = _gd_inputs(arrays, scale)
+    return jax.vmap(lambda p: jaxntk.gd.start(p, x, y, gd_cfg, **extra))(params0)
+
+
+@functools.partial(jax.jit, static_argnames=("gd_cfg", "num_logs"))
+def _advance(params0, arrays, scale, carry, first_log, gd_cfg, num_logs):
+    (x, y), extra = _gd_inputs(arrays, scale)
+
+    def one(p, c):
+        return jaxntk.gd.advance(p, x, y, gd_cfg, c, first_log, num_logs, **extra)
+
+    return jax.vmap(one)(params0, carry)
+
+
 def _train_in_chunks(params0, arrays, scale, gd_cfg, every: int, progress: dict | None):
     """``train``'s vmapped GD run through ``jaxntk.runner`` in chunks of ``every`` steps, each
     saved as the stage's progress (``progress``: ``Stages.progress()``, the runner's checkpoint
@@ -196,25 +215,9 @@ def _train_in_chunks(params0, arrays, scale, gd_cfg, every: int, progress: dict 
             "(a checkpoint holds whole logs); round it"
         )
     x = arrays["x_train"]
-
-    # Data and weights are arguments, not closed-over constants (as in ``train_configs``).
-    @jax.jit
-    def start(params0, arrays, scale):
-        (x, y), extra = _gd_inputs(arrays, scale)
-        return jax.vmap(lambda p: jaxntk.gd.start(p, x, y, gd_cfg, **extra))(params0)
-
-    @functools.partial(jax.jit, static_argnames="num_logs")
-    def advance(params0, arrays, scale, carry, first_log, num_logs):
-        (x, y), extra = _gd_inputs(arrays, scale)
-
-        def one(p, c):
-            return jaxntk.gd.advance(p, x, y, gd_cfg, c, first_log, num_logs, **extra)
-
-        return jax.vmap(one)(params0, carry)
-
-    carry, first = start(params0, arrays, scale)
-    carry, logs = jaxntk.runner.run(
-        lambda c, done, size: advance(params0, arrays, scale, c, done + 1, size),  # log 0: first
+    carry, first = _start(params0, arrays, scale, gd_cfg)
+    carry, logs = jaxntk.runner.run(  # log 0 is ``first``: the chunks log from 1 on
+        lambda c, done, size: _advance(params0, arrays, scale, c, done + 1, gd_cfg, size),
         carry, gd_cfg.num_logs - 1, every=every // gd_cfg.log_every, log_axis=1,
         **(progress or {}),
     )  # fmt: skip

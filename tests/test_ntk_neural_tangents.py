@@ -9,6 +9,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 from test_ntk import AXES, node_scales, rel_err
 
@@ -102,10 +103,11 @@ def test_infinite_width_relu_equals_nt_stax_kernels(nt):
     for second in (None, x2):
         k = kernel_fn(x1, second, ("ntk", "nngp"))
         other = x1 if second is None else second
-        cos = jnp.clip(x1 @ other.T, -1.0, 1.0)  # unit rows
-        angle = jnp.arccos(cos)
-        nngp = (jnp.sin(angle) + (jnp.pi - angle) * cos) / (2 * jnp.pi)
-        mine = ntk.infinite_width_relu(x1, second)
-        assert rel_err(nngp, k.nngp) < 1e-5
-        assert rel_err(nngp + mine, k.ntk) < 1e-5
-        assert rel_err(mine, k.ntk - k.nngp) < 1e-5
+        cos = np.clip(np.asarray(x1) @ np.asarray(other).T, -1.0, 1.0)  # unit rows (NumPy)
+        angle = np.arccos(cos)
+        nngp = (np.sin(angle) + (np.pi - angle) * cos) / (2 * np.pi)
+        mine = np.asarray(ntk.infinite_width_relu(x1, second))
+        nt_ntk, nt_nngp = np.asarray(k.ntk), np.asarray(k.nngp)
+        assert rel_err(nngp, nt_nngp) < 1e-5
+        assert rel_err(nngp + mine, nt_ntk) < 1e-5
+        assert rel_err(mine, nt_ntk - nt_nngp) < 1e-5

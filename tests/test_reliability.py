@@ -172,9 +172,18 @@ DEMO = ["--preset", "smoke", "--num_rounds", "3", "--num_seeds", "1"]
 def test_killed_experiment_resumes_to_the_same_results_npz_byte_for_byte(tmp_path):
     from jaxntk.experiments import _cli
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # The three runs compile the same programs: the whole run first, and the other two load them
+    # from this test's own XLA cache (the same executables; that compiling is deterministic is
+    # test_same_key_gives_bitwise_equal_results_in_two_processes' subject, which has no cache).
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "xla_cache"),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+    }
     demo = [sys.executable, "-m", "experiments.masked_demo", *DEMO]
-    whole = subprocess.Popen([*demo, "--outdir", str(tmp_path / "whole")], env=env)
+    subprocess.run([*demo, "--outdir", str(tmp_path / "whole")], env=env, check=True)
+    assert any((tmp_path / "xla_cache").iterdir())  # the cache is in use
     killed = subprocess.run(
         [sys.executable, "-c", _KILLED, *DEMO, "--outdir", str(tmp_path / "run")], env=env
     )
@@ -185,7 +194,6 @@ def test_killed_experiment_resumes_to_the_same_results_npz_byte_for_byte(tmp_pat
     with pytest.raises(ValueError, match="pass --resume to continue it"):
         _cli.check_outdir(run, resume=False, overwrite=False)
     subprocess.run([*demo, "--outdir", str(run), "--resume"], env=env, check=True)
-    assert whole.wait(timeout=600) == 0
     assert (run / "results.npz").read_bytes() == (tmp_path / "whole" / "results.npz").read_bytes()
     assert not (run / "checkpoint").exists()  # removed once the outputs are written
 
@@ -208,10 +216,14 @@ def test_a_finished_result_is_not_overwritten_without_overwrite(tmp_path, capsys
 @pytest.mark.experiments
 def test_gd_stages_checkpoint_every_n_steps_and_resume_bitwise(tmp_path, monkeypatch):
     """``--checkpoint-every``: the asymmetric scripts save a GD stage's progress every N steps."""
-    from jaxntk.experiments import _cli, asym_simulated
+    from jaxntk.experiments import _asym, _cli, asym_simulated
 
     script, cfg = asym_simulated.SCRIPT, asym_simulated.PRESETS["smoke"]
+    compiled = lambda: (_asym._start._cache_size(), _asym._advance._cache_size())  # noqa: E731
+    before = compiled()
     _cli.execute(script, cfg, tmp_path / "whole", verbose=False, checkpoint_every=100)
+    after = compiled()
+    assert all(a > b for a, b in zip(after, before))
     real = checkpoint.save
 
     def stop_after_progress(path, tree, meta):
@@ -230,3 +242,6 @@ def test_gd_stages_checkpoint_every_n_steps_and_resume_bitwise(tmp_path, monkeyp
     _cli.execute(script, cfg, tmp_path / "run", verbose=False, resume=True, checkpoint_every=100)
     whole, run = (tmp_path / d / "results.npz" for d in ("whole", "run"))
     assert run.read_bytes() == whole.read_bytes()
+    # The GD programs are compiled once per (shapes, GDConfig): the second and third runs of the
+    # same configurations compile none (a jit defined per call compiled them again each time).
+    assert compiled() == after
