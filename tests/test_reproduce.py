@@ -22,6 +22,7 @@ import pytest
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from PIL import Image  # noqa: E402  (matplotlib's own dependency; what _small_png uses)
 
 from jaxntk.experiments import _cli, reproduce  # noqa: E402
 
@@ -153,10 +154,12 @@ def test_publish_writes_a_small_committable_copy(monkeypatch, tmp_path):
     ]  # fmt: skip
     big = tmp_path / "big.png"  # noise does not compress: the copy must shrink to the limit
     rng = np.random.default_rng(0)
-    plt.imsave(big, rng.random((1200, 1600, 3)))
+    plt.imsave(big, rng.random((600, 800, 3)))  # 1.7 MB; as a 256-colour palette still 480 kB
     assert big.stat().st_size > reproduce.PUBLISHED_PNG_BYTES
     reproduce._small_png(big, tmp_path / "small.png")
     assert (tmp_path / "small.png").stat().st_size <= reproduce.PUBLISHED_PNG_BYTES
+    with Image.open(tmp_path / "small.png") as small:
+        assert small.width < 800  # it had to be shrunk, not only re-encoded
 
 
 def test_real_experiment_at_smoke_size(tmp_path):
