@@ -206,7 +206,7 @@ def _advance(params0, arrays, scale, carry, first_log, gd_cfg, num_logs):
 
 
 def _train_in_chunks(params0, arrays, scale, gd_cfg, every: int, progress: dict | None):
-    """``train``'s vmapped GD run through ``jaxntk.runner`` in chunks of ``every`` steps, each
+    """``_train``'s vmapped GD run through ``jaxntk.runner`` in chunks of ``every`` steps, each
     saved as the stage's progress (``progress``: ``Stages.progress()``, the runner's checkpoint
     keywords); a resumed stage continues from the last."""
     if every % gd_cfg.log_every:

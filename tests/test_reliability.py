@@ -219,7 +219,10 @@ def test_gd_stages_checkpoint_every_n_steps_and_resume_bitwise(tmp_path, monkeyp
     from jaxntk.experiments import _asym, _cli, asym_simulated
 
     script, cfg = asym_simulated.SCRIPT, asym_simulated.PRESETS["smoke"]
-    compiled = lambda: (_asym._start._cache_size(), _asym._advance._cache_size())  # noqa: E731
+
+    def compiled():  # programs compiled so far for the checkpointed stages' GD
+        return _asym._start._cache_size(), _asym._advance._cache_size()
+
     _cli.execute(script, cfg, tmp_path / "whole", verbose=False, checkpoint_every=100)
     after = compiled()
     assert min(after) >= 1  # the stages ran on these programs
