@@ -35,3 +35,14 @@ def test_node_movement_and_importance(key):
     np.testing.assert_allclose(metrics.importance(params, s), 2 * s**2, rtol=1e-12)
     np.testing.assert_allclose(metrics.importance(params), 2.0)
     assert jaxntk.prune.importance is metrics.importance
+
+
+def test_target_energy_of_a_rotated_diagonal_kernel():
+    # Kernel q diag(mu) q^T with distinct mu: its eigenvectors are q's columns; y built from
+    # known coefficients along them has energy c_i^2 / sum c^2 in direction i.
+    q, _ = np.linalg.qr(np.random.default_rng(1).normal(size=(5, 5)))
+    kernel = q @ np.diag([5.0, 4.0, 3.0, 2.0, 1.0]) @ q.T
+    coefficients = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0], [0.0, 0.0], [3.0, 0.0]])
+    energy = (coefficients**2).sum(axis=1)
+    got = metrics.target_energy(jnp.asarray(kernel), jnp.asarray(q @ coefficients), [1, 2, 3, 5])
+    np.testing.assert_allclose(got, np.cumsum(energy)[[0, 1, 2, 4]] / energy.sum(), rtol=1e-10)

@@ -15,6 +15,9 @@ name              what                                 where it comes from
 "energy"          768 x 8, heating load (ENB2012)      download, or $JAXNTK_DATA/uci
 "digits"          1797 8x8 images, 10 classes          scikit-learn (offline)
 "fashion_mnist"   70000 28x28 images, 10 classes       Debian dataset-fashion-mnist
+"fashion_logits"  10000 test images, a trained head's  Fashion-MNIST + a head trained here
+                  10 logits as targets (the masked     (jaxntk.data.logits; cached)
+                  paper's data structure)
 "mnist"           70000 28x28 images, 10 classes       download (pinned URLs + SHA-256)
 "cifar10/100"     pixels of the python batches         path= to the extracted folder
 "features"        pretrained-network features (.npz)   path= to your file (jaxntk.data.cifar)
@@ -35,12 +38,12 @@ import dataclasses
 import numpy as np
 
 from jaxntk import _validate
-from jaxntk.data import cifar, download, images, uci
+from jaxntk.data import cifar, download, images, logits, uci
 from jaxntk.data.download import ChecksumError, DataUnavailableError
 from jaxntk.data.synthetic import relu_teacher, sphere_sin, unit_norm_regression
 
 SYNTHETIC = ("sphere", "relu_teacher", "unit_norm")
-IMAGES = ("digits", "fashion_mnist", "mnist")
+IMAGES = ("digits", "fashion_mnist", "fashion_logits", "mnist")
 FILES = ("cifar10", "cifar100", "features")
 NAMES = (*SYNTHETIC, *uci.NAMES, *IMAGES, *FILES)
 # Drawn or permuted from a key (required); the others have fixed splits (a key is refused).
@@ -129,7 +132,8 @@ def load(name: str, key=None, *, dtype=np.float32, **options) -> Dataset:
       **options: per family — synthetic: n, n_test, in_dim, noise (unit_norm: n, in_dim,
         out_dim); UCI: fractions=(0.4, 0.4, 0.2), standardize=True, path (a file to read
         instead); digits: fractions; MNIST family: n_train, n_test, n_transfer (5000 each);
-        cifar10/100: path; features: path, n, preprocess (None | "masked"), test_fraction.
+        fashion_logits: n (first rows, default all 10,000); cifar10/100: path; features: path,
+        n, preprocess (None | "masked"), test_fraction.
 
     Raises:
       ValueError: unknown name or option, bad fractions, sizes larger than the data, NaN in a
@@ -179,6 +183,17 @@ def load(name: str, key=None, *, dtype=np.float32, **options) -> Dataset:
         )
         _no_options(name, options)
         return _dataset(name, "classification", split, dtype, num_classes=10, source="scikit-learn")
+    if name == "fashion_logits":
+        n = options.pop("n", None)
+        if n is not None:
+            n = _validate.integer("n", n, minimum=1)
+        _no_options(name, options)
+        built = logits.load(n)
+        meta = {k: built[k] for k in ("test_accuracy", "validation_accuracy")}
+        return _dataset(
+            name, "regression", {"x_train": built["x"], "y_train": built["y"]}, dtype,
+            source=built["source"], meta=meta,
+        )  # fmt: skip
     if name in ("fashion_mnist", "mnist"):
         folder = images.fashion_mnist_dir() if name == "fashion_mnist" else images.mnist_dir()
         sizes = {k: options.pop(k) for k in ("n_train", "n_test", "n_transfer") if k in options}
@@ -220,6 +235,7 @@ def available() -> dict[str, bool | str]:
         out["digits"] = "scikit-learn is not installed (pip install scikit-learn)"
     for name, find in (
         ("fashion_mnist", images.fashion_mnist_dir),
+        ("fashion_logits", images.fashion_mnist_dir),
         ("mnist", lambda: images.mnist_dir(download_if_missing=False)),
     ):
         try:
@@ -242,6 +258,7 @@ __all__ = [
     "download",
     "images",
     "load",
+    "logits",
     "relu_teacher",
     "sphere_sin",
     "uci",
