@@ -54,7 +54,7 @@ def test_fashion_mnist_stand_in_is_the_official_preprocessing_of_the_test_images
     for name, array in arrays.items():
         idx.write_idx(tmp_path / name, array)
     monkeypatch.setattr(jaxntk.data.images, "fashion_mnist_dir", lambda: tmp_path)
-    cfg = masked_fig2a.Config(n=7)
+    cfg = masked_fig2a.Config(n=7, data="fashion_mnist")
     x, y, what = _masked_data.load(cfg)
     pixels = test_images[:7].reshape(7, -1) / 255.0
     np.testing.assert_allclose(x, pixels / np.linalg.norm(pixels, axis=1, keepdims=True),
@@ -178,7 +178,7 @@ def test_paper_preset_is_the_official_setting(script, field, value, source):
 def test_official_protocol_is_the_default_and_is_the_official_code(script):
     for preset in ("quick", "paper"):
         cfg = script.PRESETS[preset]
-        assert cfg.protocol == "official" and cfg.data == "fashion_mnist" and not cfg.features
+        assert cfg.protocol == "official" and cfg.data == "fashion_logits" and not cfg.features
     proto = _masked_data.protocol(script.PRESETS["paper"], 500)
     # mlp.py CentralMLP: W ~ N(0, 1/m), output relu(XW) a / sqrt(10); aggregate_updates zeroes
     # a column no subnetwork held; resnet_cifar_experiments.mse_loss: 0.5 sum (f - y)^2 / n.
