@@ -13,7 +13,9 @@ every field of the script's frozen ``Config`` dataclass is a flag, spelled as th
 
 Every script writes
 ``config.json``, ``results.npz``, ``figure.png``, ``figure.pdf`` and ``claims.json`` (the rows it
-contributes to the report's claims table, see ``experiments.reproduce``).
+contributes to the report's claims table, see ``experiments.reproduce``). A script whose ``plot``
+returns several figures (``{part: Figure}``, e.g. one per data set) writes the first as
+``figure.png`` / ``.pdf`` and each other one as ``figure-<part>.png`` / ``.pdf``.
 Beside them, ``timing.json`` records how long the run took (kept when a finished result is
 re-plotted with ``--resume``).
 
@@ -157,10 +159,8 @@ def parser_for(name: str, presets: dict, doc: str | None = None) -> argparse.Arg
         "tuples are one argument with comma-separated items, pairs with a colon inside an item: "
         "--keep_probs 0.3,0.5,0.7, --gammas 1:0,0.5:0.7",
     )
-    hints = typing.get_type_hints(type(default))
     for field in dataclasses.fields(default):
-        values = [getattr(cfg, field.name) for cfg in presets.values()]
-        kind = _field_kind(hints.get(field.name, type(values[0])), values)
+        kind = field_kind(presets, field.name)
         flags = [f"--{field.name}"]
         if "_" in field.name:
             flags.append("--" + field.name.replace("_", "-"))
@@ -177,6 +177,26 @@ def parser_for(name: str, presets: dict, doc: str | None = None) -> argparse.Arg
 # Field kinds for the command line: int, float, str, bool, or ("tuple", item kind) where an
 # item kind is a scalar kind or ("pair", kind, kind); None parses an atom as int, float or str.
 _SCALARS = (bool, int, float, str)
+
+
+def field_kind(presets: dict, name: str):
+    """The command-line kind of Config field ``name`` (what ``--name`` parses as)."""
+    default = presets["quick"]
+    values = [getattr(cfg, name) for cfg in presets.values()]
+    return _field_kind(typing.get_type_hints(type(default)).get(name, type(values[0])), values)
+
+
+def field_value(presets: dict, name: str, text: str):
+    """``text`` parsed as Config field ``name`` parses on the command line (ValueError if not)."""
+    kind = field_kind(presets, name)
+    try:
+        return _parser_of(name, kind)(text)
+    except argparse.ArgumentTypeError as err:
+        raise ValueError(str(err)) from None
+    except ValueError:  # int("x"), float("x"): name the field and the form
+        raise ValueError(
+            f"{text!r} does not fit {name}: write a {_metavar(kind)}, like {name}={_example(kind)}"
+        ) from None
 
 
 def _field_kind(hint, values):
@@ -358,24 +378,43 @@ def check_outdir(outdir: Path, *, resume: bool, overwrite: bool) -> None:
         ) from None
 
 
+def figure_parts(figure) -> dict:
+    """``plot``'s figure(s) as ``{part: Figure}``: one figure is ``{"": figure}``."""
+    parts = figure if isinstance(figure, dict) else {"": figure}
+    if not parts:
+        raise ValueError("plot returned no figure")
+    return parts
+
+
+def figure_names(parts) -> list[str]:
+    """The PNG file name of each part: ``figure.png`` first, then ``figure-<part>.png``."""
+    return ["figure.png" if i == 0 else f"figure-{part}.png" for i, part in enumerate(parts)]
+
+
 def save(outdir: Path, cfg, results: dict, figure, claims=()) -> list[Path]:
-    """Write config.json, results.npz, figure.png, figure.pdf and claims.json into ``outdir``.
+    """Write config.json, results.npz, figure.png, figure.pdf and claims.json into ``outdir``
+    (and ``figure-<part>.png`` / ``.pdf`` for every further part of a ``{part: Figure}``).
 
     Each file is written atomically (``jaxntk.checkpoint.atomic_path``) and claims.json last, so
     a folder with all five holds a finished result. ``results.npz`` is byte-reproducible.
     """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    paths = [outdir / name for name in OUTPUT_FILES]
-    checkpoint.atomic_write_text(paths[0], json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
-    checkpoint.save_npz(paths[1], {k: np.asarray(v) for k, v in results.items()})
-    with checkpoint.atomic_path(paths[2]) as tmp:
-        figure.savefig(tmp, format="png", dpi=150, bbox_inches="tight")
-    with checkpoint.atomic_path(paths[3]) as tmp:
-        figure.savefig(tmp, format="pdf", bbox_inches="tight")
+    config, npz, _, _, claims_path = (outdir / name for name in OUTPUT_FILES)
+    checkpoint.atomic_write_text(config, json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
+    checkpoint.save_npz(npz, {k: np.asarray(v) for k, v in results.items()})
+    paths = [config, npz]
+    parts = figure_parts(figure)
+    for fig, name in zip(parts.values(), figure_names(parts)):
+        png = outdir / name
+        for path, kind in ((png, "png"), (png.with_suffix(".pdf"), "pdf")):
+            with checkpoint.atomic_path(path) as tmp:
+                dpi = {"dpi": 150} if kind == "png" else {}
+                fig.savefig(tmp, format=kind, bbox_inches="tight", **dpi)
+            paths.append(path)
     claims_text = json.dumps([c.to_json() for c in claims], indent=2) + "\n"
-    checkpoint.atomic_write_text(paths[4], claims_text)
-    return paths
+    checkpoint.atomic_write_text(claims_path, claims_text)
+    return [*paths, claims_path]
 
 
 # ------------------------------------------------------------------------- stage checkpoints
@@ -519,7 +558,8 @@ def execute(
     claims = list(script.claims(results, cfg)) if script.claims else []
     figure = script.plot(results, cfg)
     paths = save(outdir, cfg, results, figure, claims)
-    plt.close(figure)
+    for fig in figure_parts(figure).values():
+        plt.close(fig)
     if computed is None:
         checkpoint.atomic_write_text(outdir / TIMING_FILE, json.dumps({"seconds": seconds}) + "\n")
     if stages is not None:

@@ -30,6 +30,7 @@ import dataclasses
 import datetime
 import importlib
 import importlib.metadata
+import json
 import os
 import platform
 import sys
@@ -74,7 +75,32 @@ class Row:
     findings: str = ""
     reason: str = ""  # why skipped / the error message
     details: str = ""  # traceback of a failure
-    figure: str | None = None  # relative to the report
+    figures: list = dataclasses.field(default_factory=list)  # PNGs, relative to the report
+    variant: str = ""  # the --set changes this experiment took ("data=fashion_mnist"), or ""
+    run: str = ""  # when and with what it was computed (date, jax), for a published report
+
+    @property
+    def key(self) -> str:
+        """The experiment and its variant: its folder, figure name and report anchor."""
+        return self.name if not self.variant else f"{self.name}--{_slug(self.variant)}"
+
+    def to_json(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["claims"] = [c.to_json() for c in self.claims]
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> Row:
+        from ._cli import Claim
+
+        fields = {f.name for f in dataclasses.fields(cls)}
+        row = cls(**{k: v for k, v in data.items() if k in fields})
+        row.claims = [Claim(**c) for c in row.claims]
+        return row
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c == "_" else "-" for c in text)
 
 
 def first_paragraph(doc: str | None) -> str:
@@ -84,36 +110,71 @@ def first_paragraph(doc: str | None) -> str:
     return " ".join(doc.strip().split("\n\n")[0].split())
 
 
+def configure(name: str, preset: str, seed: int | None = None, settings=()):
+    """``(module, script, cfg)``: experiment ``name``'s preset with ``seed`` and the ``settings``
+    ((field, text) pairs, each parsed as its command-line flag) its Config has applied, and the
+    variant text of those applied ("" if none). Raises on a bad name, preset or value."""
+    from . import _cli
+
+    module = importlib.import_module(f".{name}", __package__)
+    script = getattr(module, "SCRIPT", None)
+    if script is None:
+        raise AttributeError(f"experiments.{name} defines no SCRIPT (not a report experiment)")
+    if preset not in script.presets:
+        raise KeyError(f"experiments.{name} has no preset {preset!r} ({sorted(script.presets)})")
+    cfg = script.presets[preset]
+    if seed is not None:
+        cfg = dataclasses.replace(cfg, seed=seed)
+    fields = {f.name for f in dataclasses.fields(cfg)}
+    applied = [(field, text) for field, text in settings if field in fields]
+    changes = {field: _cli.field_value(script.presets, field, text) for field, text in applied}
+    variant = ",".join(f"{field}={text}" for field, text in applied)
+    return module, script, dataclasses.replace(cfg, **changes), variant
+
+
+def check_settings(names, preset: str, settings) -> str | None:
+    """What is wrong with ``--set`` for these experiments (a field none of them has, a value
+    that does not parse), or None: checked before anything runs."""
+    fields = set()
+    for name in names:
+        try:
+            _, _, cfg, _ = configure(name, preset, None, settings)
+        except ValueError as err:
+            return f"--set for {name}: {err}"
+        except Exception:  # a broken experiment becomes a failed row when it runs
+            continue
+        fields |= {f.name for f in dataclasses.fields(cfg)}
+    missing = [field for field, _ in settings if field not in fields]
+    if missing:
+        return (
+            f"--set {missing[0]}=...: none of {', '.join(names)} has a Config field "
+            f"{missing[0]!r} (python -m experiments.<name> --help lists them)"
+        )
+    return None
+
+
 def run_experiment(
-    name: str, preset: str, seed: int | None, out: Path, resume=False, checkpoint_every=None
+    name: str, preset: str, seed: int | None, out: Path, resume=False, checkpoint_every=None,
+    settings=(),
 ) -> Row:
     """Import ``experiments.<name>`` lazily and run it at ``preset``; never raises.
 
-    ``resume``, ``checkpoint_every``: see ``_cli.execute``.
-    """
+    ``resume``, ``checkpoint_every``: see ``_cli.execute``; ``settings``: see ``configure``. A
+    variant runs in ``OUT/<name>--<variant>/``.
+    """  # fmt: skip
     row = Row(name)
     start = time.perf_counter()
     try:
-        module = importlib.import_module(f".{name}", __package__)
+        module, script, cfg, row.variant = configure(name, preset, seed, settings)
         row.summary = first_paragraph(module.__doc__)
-        script = getattr(module, "SCRIPT", None)
-        if script is None:
-            raise AttributeError(f"experiments.{name} defines no SCRIPT (not a report experiment)")
-        if preset not in script.presets:
-            raise KeyError(
-                f"experiments.{name} has no preset {preset!r} ({sorted(script.presets)})"
-            )
-        cfg = script.presets[preset]
-        if seed is not None:
-            cfg = dataclasses.replace(cfg, seed=seed)
         available = getattr(module, "available", None)
         reason = available(cfg) if available is not None else None
         if reason:
             row.status, row.reason = "skipped", str(reason)
             return row
-        outcome = _run_script(script, cfg, out / name, resume, checkpoint_every)
+        outcome = _run_script(script, cfg, out / row.key, resume, checkpoint_every)
         row.claims = outcome["claims"]
-        row.figure = f"{name}/figure.png"
+        row.figures = [f"{row.key}/{p.name}" for p in outcome["paths"] if p.suffix == ".png"]
         if hasattr(module, "findings"):
             row.findings = str(module.findings(outcome["results"], cfg))
         row.status = "ok"
@@ -225,25 +286,28 @@ def markdown(rows, header) -> str:
     lines += ["", "## Experiments", ""]
     lines += _md_table(
         ("experiment", "status", "runtime"),
-        [(f"[{r.name}](#{r.name})", _status_text(r), _duration(r.seconds)) for r in rows],
+        [(f"[{r.key}](#{r.key})", _status_text(r), _duration(r.seconds)) for r in rows],
     )
     lines += ["", f"## Claims ({held}/{total} hold)", ""]
     lines += _md_table(
         CLAIM_COLUMNS,
         [
-            (r.name, c.paper, c.claim, c.measured, c.criterion, *_official_cells(c),
+            (r.key, c.paper, c.claim, c.measured, c.criterion, *_official_cells(c),
              MARK[c.holds])
             for r in rows
             for c in r.claims
         ],
     )  # fmt: skip
     for r in rows:
-        lines += ["", f"## {r.name}", ""]  # its anchor #name: GitHub's and html_report's
+        lines += ["", f"## {r.key}", ""]  # its anchor #key: GitHub's and html_report's
         if r.summary:
             lines += [r.summary, ""]
-        lines += [f"*{_status_text(r)}; runtime {_duration(r.seconds)}*", ""]
-        if r.figure:
-            lines += [f"![{r.name}]({r.figure})", ""]
+        if r.variant:
+            lines += [f"Variant: `--set {r.variant}` (the preset with these fields changed).", ""]
+        run = f"; run {r.run}" if r.run else ""
+        lines += [f"*{_status_text(r)}; runtime {_duration(r.seconds)}{run}*", ""]
+        for figure in r.figures:
+            lines += [f"![{r.key}]({figure})", ""]
         if r.findings:
             lines += ["**Findings.** " + " ".join(r.findings.split()), ""]
         if r.details:
@@ -317,24 +381,65 @@ def _small_png(source: Path, dest: Path, limit: int = PUBLISHED_PNG_BYTES) -> No
             image = image.resize((image.width * 3 // 4, image.height * 3 // 4), Image.LANCZOS)
 
 
-def publish(out: Path, rows, header, dest: Path) -> Path:
-    """A committable copy of a report: ``dest/report.md``, ``dest/<name>.png`` (each at most
-    ``PUBLISHED_PNG_BYTES``) and ``dest/claims.json`` (every claim, with its experiment)."""
-    import json
+ROWS_FILE = "rows.json"  # a published report's rows, read back when the next run is published
 
+
+def _earlier_rows(dest: Path, preset: str) -> list[Row]:
+    """The rows a published report in ``dest`` holds (none if there is none)."""
+    path = dest / ROWS_FILE
+    if not path.is_file():
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        rows = [Row.from_json(r) for r in data["rows"]]
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(
+            f"{path} is not a published report's rows ({type(err).__name__}: {err}); restore it "
+            "from git or delete it to publish this run alone"
+        ) from None
+    if data.get("preset") != preset:
+        raise ValueError(
+            f"{dest} holds a {data.get('preset')!r} report, this run is {preset!r}: publish it "
+            f"to another folder, or delete {path} to start that report afresh"
+        )
+    return rows
+
+
+def _report_order(row: Row):
+    position = EXPERIMENTS.index(row.name) if row.name in EXPERIMENTS else len(EXPERIMENTS)
+    return position, row.name, row.variant
+
+
+def publish(out: Path, rows, preset: str, seed, started, env, dest: Path) -> Path:
+    """A committable copy of a report: ``dest/report.md``, ``dest/<key>.png`` (each at most
+    ``PUBLISHED_PNG_BYTES``), ``dest/claims.json`` (every claim, with its experiment) and
+    ``dest/rows.json``. Rows ``dest`` already holds for other experiments or variants of the same
+    preset are kept (each section names the run it came from), so paper-scale runs made one at a
+    time, in different sessions, add up to one report."""
     dest.mkdir(parents=True, exist_ok=True)
-    published = []
+    earlier = _earlier_rows(dest, preset)  # read first: a foreign rows file stops before writing
+    fresh = []
     for row in rows:
-        if row.figure and (out / row.figure).is_file():
-            _small_png(out / row.figure, dest / f"{row.name}.png")
-            row = dataclasses.replace(row, figure=f"{row.name}.png")
-        else:
-            row = dataclasses.replace(row, figure=None)
-        published.append(row)
-    checkpoint.atomic_write_text(dest / "report.md", markdown(published, header))
-    claims = [{"experiment": r.name, **c.to_json(), "ratio": c.ratio} for r in rows
+        figures = []  # figure.png -> <key>.png, figure-<part>.png -> <key>-<part>.png
+        for figure in row.figures:
+            if (out / figure).is_file():
+                name = row.key + Path(figure).name.removeprefix("figure")
+                _small_png(out / figure, dest / name)
+                figures.append(name)
+        fresh.append(dataclasses.replace(row, figures=figures))
+    keys = {r.key for r in fresh}
+    kept = [r for r in earlier if r.key not in keys]
+    merged = sorted(kept + fresh, key=_report_order)
+    header = _header(preset, seed, started, sum(r.seconds for r in merged), env)
+    if kept:
+        header.append(("rows of earlier runs", f"{', '.join(r.key for r in kept)} (each section "
+                       "names its run; total runtime counts them)"))  # fmt: skip
+    checkpoint.atomic_write_text(dest / "report.md", markdown(merged, header))
+    claims = [{"experiment": r.key, **c.to_json(), "ratio": c.ratio} for r in merged
               for c in r.claims]  # fmt: skip
     checkpoint.atomic_write_text(dest / "claims.json", json.dumps(claims, indent=2) + "\n")
+    rows_json = {"preset": preset, "rows": [r.to_json() for r in merged]}
+    checkpoint.atomic_write_text(dest / ROWS_FILE, json.dumps(rows_json, indent=1) + "\n")
     return dest / "report.md"
 
 
@@ -368,14 +473,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="also checkpoint every N GD steps inside the asymmetric-scaling scripts' stages",
     )
     parser.add_argument(
+        "--set",
+        type=_setting,
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="change a Config field in every experiment that has it (repeatable; as its own "
+        "--FIELD flag writes it): --set data=fashion_mnist. Such a run is a variant: it goes to "
+        "OUT/<name>--<variant>/ and is its own row of the report",
+    )
+    parser.add_argument(
         "--publish",
         type=Path,
         default=None,
         metavar="DIR",
         help="also write a committable copy to DIR: report.md, one small PNG per figure, "
-        "claims.json (e.g. docs/reproduction)",
+        "claims.json, rows.json (e.g. docs/reproduction); the rows DIR already holds for other "
+        "experiments (or variants) of the same preset are kept, so runs add up",
     )
     return parser
+
+
+def _setting(text: str) -> tuple[str, str]:
+    field, sep, value = text.partition("=")
+    if not sep or not field.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not FIELD=VALUE; write it like --set data=fashion_mnist"
+        )
+    return field.strip(), value.strip()
 
 
 def reproduce(
@@ -386,8 +511,13 @@ def reproduce(
     resume=False,
     checkpoint_every=None,
     publish_to: Path | None = None,
+    settings=(),
 ) -> int:
-    """Run the experiments and write the report; 0 if none failed, else 1."""
+    """Run the experiments and write the report; 0 if none failed, else 1.
+
+    ``settings``: (field, value text) pairs applied to every experiment whose Config has the
+    field (``configure``).
+    """
     from tqdm.auto import tqdm
 
     out = Path(out)
@@ -395,13 +525,15 @@ def reproduce(
     started = datetime.datetime.now().astimezone()
     start = time.perf_counter()
     env = environment()
+    run_text = f"{started.strftime('%Y-%m-%d %H:%M %Z')}, jax {env['jax']}, {env['device']}"
     rows: list[Row] = []
     bar = tqdm(names, desc="experiments", unit="exp")
     for name in bar:
         bar.set_postfix_str(name)
-        row = run_experiment(name, preset, seed, out, resume, checkpoint_every)
+        row = run_experiment(name, preset, seed, out, resume, checkpoint_every, settings)
+        row.run = run_text
         rows.append(row)
-        tqdm.write(f"{name}: {_status_text(row)} ({_duration(row.seconds)})")
+        tqdm.write(f"{row.key}: {_status_text(row)} ({_duration(row.seconds)})")
         if row.details:
             tqdm.write(row.details.rstrip())
         header = _header(preset, seed, started, time.perf_counter() - start, env)
@@ -410,11 +542,10 @@ def reproduce(
     if not rows:
         md, page = write_report(out, rows, _header(preset, seed, started, 0.0, env))
     held, total = _claim_counts(rows)
-    failed = [r.name for r in rows if r.status == "failed"]
+    failed = [r.key for r in rows if r.status == "failed"]
     print(f"{held}/{total} claims hold; wrote {md} and {page}")
-    if publish_to is not None:  # a resumed run re-plots: its total is the runs' recorded times
-        header = _header(preset, seed, started, sum(r.seconds for r in rows), env)
-        print(f"published {publish(out, rows, header, Path(publish_to))}")
+    if publish_to is not None:
+        print(f"published {publish(out, rows, preset, seed, started, env, Path(publish_to))}")
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
@@ -432,6 +563,13 @@ def main(argv=None) -> int:
 def _reproduce_args(args) -> int:
     from . import _cli
 
+    names = args.only or EXPERIMENTS
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        return _usage_error(f"--checkpoint-every must be a number of steps >= 1, got "
+                            f"{args.checkpoint_every}")  # fmt: skip
+    problem = check_settings(names, args.preset, args.set)
+    if problem:
+        return _usage_error(problem)
     _cli.setup_command_line()  # Agg backend, fast-compiling threefry (see there)
     return reproduce(
         args.preset,
@@ -441,7 +579,13 @@ def _reproduce_args(args) -> int:
         args.resume,
         args.checkpoint_every,
         args.publish,
+        args.set,
     )
+
+
+def _usage_error(message: str) -> int:
+    print(f"reproduce: error: {message}", file=sys.stderr)
+    return 2
 
 
 def cli(argv=None) -> int:

@@ -39,8 +39,10 @@ class FakeConfig:
     seed: int = 0
 
 
-def _fake_module(monkeypatch, name: str, *, fail: bool = False, skip: str | None = None):
-    """Register ``experiments.<name>``: two claims (one holds, one fails) or a raising run."""
+def _fake_module(monkeypatch, name: str, *, fail: bool = False, skip: str | None = None,
+                 parts=()):  # fmt: skip
+    """Register ``experiments.<name>``: two claims (one holds, one fails) or a raising run;
+    ``parts``: plot returns one figure per part name."""
 
     def run(cfg, stages=None):
         if fail:
@@ -48,9 +50,11 @@ def _fake_module(monkeypatch, name: str, *, fail: bool = False, skip: str | None
         return {"curve": np.arange(cfg.size, dtype=float), "seed": np.asarray(cfg.seed)}
 
     def plot(results, cfg):
-        fig, ax = plt.subplots()
-        ax.plot(results["curve"])
-        return fig
+        figures = {}
+        for part in parts or ("",):
+            figures[part], ax = plt.subplots()
+            ax.plot(results["curve"])
+        return figures if parts else figures[""]
 
     def claims(results, cfg):
         return [
@@ -145,7 +149,9 @@ def test_publish_writes_a_small_committable_copy(monkeypatch, tmp_path):
     dest = tmp_path / "docs"
     assert reproduce.cli(["reproduce", "--preset", "smoke", "--out", str(tmp_path / "run"),
                           "--only", "_fake_ok", "--publish", str(dest)]) == 0  # fmt: skip
-    assert sorted(p.name for p in dest.iterdir()) == ["_fake_ok.png", "claims.json", "report.md"]
+    assert sorted(p.name for p in dest.iterdir()) == [
+        "_fake_ok.png", "claims.json", "report.md", "rows.json"
+    ]  # fmt: skip
     md = (dest / "report.md").read_text(encoding="utf-8")
     assert "![_fake_ok](_fake_ok.png)" in md and "figure.png" not in md
     claims = json.loads((dest / "claims.json").read_text())
@@ -160,6 +166,63 @@ def test_publish_writes_a_small_committable_copy(monkeypatch, tmp_path):
     assert (tmp_path / "small.png").stat().st_size <= reproduce.PUBLISHED_PNG_BYTES
     with Image.open(tmp_path / "small.png") as small:
         assert small.width < 800  # it had to be shrunk, not only re-encoded
+
+
+def test_published_runs_add_up_and_variants_are_rows_of_their_own(monkeypatch, tmp_path):
+    _fake_module(monkeypatch, "_fake_ok")
+    _fake_module(monkeypatch, "_fake_ok2", parts=("concrete", "airfoil"))
+    dest = tmp_path / "docs"
+
+    def publish(*argv):
+        return reproduce.main(["--preset", "paper", "--out", str(tmp_path / "run"),
+                               "--publish", str(dest), *argv])  # fmt: skip
+
+    assert publish("--only", "_fake_ok") == 0
+    assert publish("--only", "_fake_ok2", "--set", "size=5") == 0  # a variant of another one
+    assert publish("--only", "_fake_ok", "--set", "size=4") == 0
+    assert (tmp_path / "run" / "_fake_ok--size-4" / "results.npz").is_file()
+    two = tmp_path / "run" / "_fake_ok2--size-5"  # a figure per part, each also as a PDF
+    assert {p.name for p in two.glob("figure*")} == {
+        "figure.png", "figure.pdf", "figure-airfoil.png", "figure-airfoil.pdf"
+    }  # fmt: skip
+    md = (dest / "report.md").read_text(encoding="utf-8")
+    keys = ["_fake_ok", "_fake_ok--size-4", "_fake_ok2--size-5"]  # report order, all kept
+    assert [r[0] for r in _claims_rows(md)] == [k for k in keys for _ in range(2)]
+    assert "## Claims (3/6 hold)" in md and "- **rows of earlier runs**: _fake_ok," in md
+    assert "Variant: `--set size=4`" in md and md.count("; run 20") == 3  # each names its run
+    assert {p.name for p in dest.glob("*.png")} == {
+        *(f"{k}.png" for k in keys), "_fake_ok2--size-5-airfoil.png"
+    }  # fmt: skip
+    assert "![_fake_ok2--size-5](_fake_ok2--size-5-airfoil.png)" in md
+    rows = json.loads((dest / "rows.json").read_text())
+    assert rows["preset"] == "paper" and [r["variant"] for r in rows["rows"]] == ["", "size=4",
+                                                                                  "size=5"]
+    # a report of another preset is not mixed in: refused before anything is written
+    before = (dest / "report.md").read_bytes()
+    with pytest.raises(ValueError, match="holds a 'paper' report, this run is 'smoke'"):
+        reproduce.main(["--preset", "smoke", "--out", str(tmp_path / "s"), "--only", "_fake_ok",
+                        "--publish", str(dest)])  # fmt: skip
+    assert (dest / "report.md").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--set", "nosuch=1"], "none of _fake_ok has a Config field 'nosuch'"),
+        (["--set", "size=big"], "'big' does not fit size: write a INT, like size=4"),
+        (["--set", "size"], "is not FIELD=VALUE"),
+        (["--checkpoint-every", "-50"], "--checkpoint-every must be a number of steps >= 1"),
+    ],
+)
+def test_reproduce_refuses_bad_flags_before_running(monkeypatch, tmp_path, capsys, argv, message):
+    _fake_module(monkeypatch, "_fake_ok")
+    try:
+        code = reproduce.main(["--preset", "smoke", "--out", str(tmp_path / "r"),
+                               "--only", "_fake_ok", *argv])  # fmt: skip
+    except SystemExit as exit_:  # argparse's own errors (a malformed --set) exit too
+        code = exit_.code
+    assert code == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "r").exists()
 
 
 def test_real_experiment_at_smoke_size(tmp_path):
