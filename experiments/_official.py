@@ -9,6 +9,9 @@ at best). Each ``Reading`` says which figure, which quantity, where on its x-axi
 
 Every asym script marks these on its figure (``mark``: black crosses, legend "official figure")
 and its claims pass them as ``Claim(official=...)``, so the report prints ours / official.
+
+The same figures digitized (every plotted point with its ±1 sd band, no clone needed):
+``experiments._official_curves`` (``curve``, ``compare``, ``QUANTITIES``).
 """
 
 from __future__ import annotations
