@@ -29,3 +29,21 @@ def plot_local_curves(ax, local_loss, round_loss, *, color=None, label=None):
         ax.plot(t, local_loss[r], color=color, alpha=0.5, linewidth=0.8)
     ax.plot(np.arange(rounds + 1), round_loss, "o-", color=color, markersize=2.5, label=label)
     return ax
+
+
+def panel_grid(num_panels: int, *, columns: int = 3, size=(4.4, 3.3)):
+    """A figure of ``num_panels`` axes, at most ``columns`` a row (readable at page width).
+
+    Returns ``(fig, axes)``: the axes in reading order (unused cells of the last row hidden).
+    Constrained layout keeps a suptitle clear of the top row. A plain ``Figure`` (no pyplot
+    state): savefig works, and notebooks display it.
+    """
+    from matplotlib.figure import Figure
+
+    cols = min(columns, num_panels)
+    rows = -(-num_panels // cols)
+    fig = Figure(figsize=(size[0] * cols, size[1] * rows), layout="constrained")
+    axes = list(fig.subplots(rows, cols, squeeze=False).ravel())
+    for ax in axes[num_panels:]:
+        ax.set_visible(False)
+    return fig, axes[:num_panels]

@@ -29,3 +29,14 @@ def test_local_curves_sit_between_the_rounds():
     np.testing.assert_allclose(per_round[1].get_xdata(), [1.0, 1.5])
     np.testing.assert_allclose(rounds.get_xdata(), [0, 1, 2])
     np.testing.assert_allclose(rounds.get_ydata(), [4.0, 2.5, 1.0])
+
+
+def test_panel_grid_has_at_most_three_panels_a_row():
+    fig, axes = plotting.panel_grid(7)
+    assert len(axes) == 7 and all(ax.get_visible() for ax in axes)
+    rows = {round(ax.get_position().y0, 3) for ax in axes}
+    cols = {round(ax.get_position().x0, 3) for ax in axes}
+    assert len(rows) == 3 and len(cols) == 3  # 3 + 3 + 1
+    assert sum(not ax.get_visible() for ax in fig.axes) == 2  # the last row's empty cells
+    _, (only,) = plotting.panel_grid(1)
+    assert only.get_visible()
