@@ -61,9 +61,9 @@ class Claim:
       value: that number.
       holds: whether the measurement supports the claim, by the criterion in ``criterion``.
       criterion: the rule that decides ``holds`` (e.g. "ratio > 2").
-      official: the same quantity read off the official figure (``experiments._official``), or
-        None where the official figure shows none; the report prints it beside ``value`` with
-        the ratio ``value / official``.
+      official: the same quantity on the official figure (its digitized curve,
+        ``experiments._official_curves``), or None where the official figure shows none; the
+        report prints it beside ``value`` with the ratio ``value / official``.
     """
 
     paper: str

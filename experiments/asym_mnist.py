@@ -10,8 +10,9 @@ root (what the official "ntkdiff" figure plots) and lambda_min of the NTG of out
 training points; test and training accuracy and risk after pruning in ascending lam (no
 retraining); transfer accuracy and risk (test and training) of a fresh 128-128 MLP head on the
 top-k features (official features with their sqrt(lam) factor, and standardised), fit on the next
-5000 training images and tested on the next 5000 test images. The values read off the official
-figures (``experiments._official.MNIST``) are black crosses and claims when the data are MNIST.
+5000 training images and tested on the next 5000 test images. When the data are MNIST, the
+official figures (``figures/mnist/*.pdf``, digitized: ``experiments._official_curves``) are drawn
+in black beside ours and compared along the trajectory as claims.
 
 Data: the paper preset is MNIST digits, as the paper and the official code (downloaded once from
 the pinned CVDF mirror, SHA-256 checked; offline it stops with the URL and the path to put the
@@ -41,12 +42,12 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-import matplotlib.pyplot as plt
 import numpy as np
 
 from jaxntk import data as jdata
+from jaxntk import plotting
 
-from . import _asym, _claims, _cli, _official
+from . import _asym, _claims, _cli
 
 PREFERENCE = ("fashion_mnist", "mnist", "digits")
 
@@ -120,31 +121,34 @@ STAND_IN = {"fashion_mnist": "Fashion-MNIST standing in for MNIST", "digits": "8
             "standing in for MNIST"}  # fmt: skip
 
 
-def readings(results: dict):
+def where(results: dict) -> str | None:
     """The official MNIST values, only when the data are MNIST."""
-    return _official.MNIST if str(results["dataset"]) == "mnist" else ()
+    return "mnist" if str(results["dataset"]) == "mnist" else None
 
 
 def plot(results: dict, cfg: Config):
-    fig, axes = plt.subplots(3, _asym.TRAINING_PANELS, figsize=(3.6 * _asym.TRAINING_PANELS, 10))
-    marks = readings(results)
-    _asym.training_panels(axes[0], results, cfg.gammas, accuracy=True, readings=marks)
-    _asym.risk_panels(axes[1, :2], results, cfg.gammas, readings=marks)
-    for ax, split, accuracy in zip(axes[1, 2:], ("test", "train", "test", "train"),
+    fig, axes = plotting.panel_grid(3 * _asym.TRAINING_PANELS)
+    official = where(results)
+    clipped = _asym.training_panels(axes[:6], results, cfg.gammas, accuracy=True, where=official)
+    clipped |= _asym.risk_panels(axes[6:8], results, cfg.gammas, where=official)
+    for ax, split, accuracy in zip(axes[8:12], ("test", "train", "test", "train"),
                                    (True, True, False, False)):  # fmt: skip
-        _asym.prune_panel(ax, results, cfg.gammas, accuracy=accuracy, split=split, readings=marks)
-    _asym.transfer_panels(axes[2, :2], results, cfg.gammas, accuracy=True, readings=marks)
-    _asym.transfer_panels(axes[2, 2:4], results, cfg.gammas, accuracy=True, split="train")
-    _asym.transfer_panels(axes[2, 4:6], results, cfg.gammas, readings=marks)
+        clipped |= _asym.prune_panel(ax, results, cfg.gammas, accuracy=accuracy, split=split,
+                                     where=official)  # fmt: skip
+    clipped |= _asym.transfer_panels(axes[12:14], results, cfg.gammas, accuracy=True,
+                                     where=official)  # fmt: skip
+    clipped |= _asym.transfer_panels(axes[14:16], results, cfg.gammas, accuracy=True,
+                                     split="train", where=official)  # fmt: skip
+    clipped |= _asym.transfer_panels(axes[16:18], results, cfg.gammas, where=official)
     name = str(results["dataset"])
     cap = f"first {cfg.max_points} of each split" if cfg.max_points else "official 5000 sizes"
     fig.suptitle(
         f"Asymmetrical node scaling on {STAND_IN.get(name, name)} ({cap}), width {cfg.width}, "
-        f"{cfg.num_steps} GD steps lr {cfg.lr} on mean-MSE, {cfg.protocol} protocol; mean ± sd "
-        f"over {cfg.num_seeds} seeds" + ("; × official figure" if marks else ""),
-        fontsize=11,
+        f"{cfg.num_steps} GD steps lr {cfg.lr} on mean-MSE, {cfg.protocol} protocol;\nours "
+        f"coloured, mean ± sd over {cfg.num_seeds} seeds"
+        + _asym.official_caption(official, clipped),
+        fontsize=10,
     )
-    fig.tight_layout()
     return fig
 
 
@@ -152,7 +156,7 @@ def claims(results: dict, cfg: Config) -> list[_cli.Claim]:
     name = str(results["dataset"])
     movement = _asym.top_node_movement(results["node_movement"])[..., -1]
     out = _asym.feature_learning_claim(movement, cfg.gammas, name)
-    out += _asym.official_claims(results, cfg.gammas, readings(results), name)
+    out += _asym.official_claims(results, cfg.gammas, where(results))
     i1, i5 = _asym.gamma_index(cfg.gammas, 1.0), _asym.gamma_index(cfg.gammas, 0.5)
     if i1 is None or i5 is None:
         return out

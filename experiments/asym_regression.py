@@ -14,9 +14,10 @@ transfer (test and training risk): a fresh MLP head
 (64-64, SGD lr 0.1) on the top-k features of the trained network, fit on the first half of the
 transfer split and tested on the second — with the features as the official code takes them
 (including their sqrt(lam) factor, which makes gamma = 1 features ~sqrt(m) times smaller) and
-standardised (the fair comparison), side by side. The official figures' values
-(``experiments._official.REGRESSION``: airfoil wdiff and ntkdiff at 1e5 steps, concrete transfer
-at k = 10) are black crosses and claims.
+standardised (the fair comparison), side by side. One figure per data set (``figure.png`` the
+first, ``figure-<name>.png`` the others). The official figures of each data set
+(``figures/<name>/*.pdf``, digitized exactly: ``experiments._official_curves``) are drawn in
+black beside ours, and each is a claim compared along the trajectory (``_asym.official_claims``).
 
 ``--protocol official`` (default): the official code's off-by-one Zipf for gamma < 1, lr 1 on
 mean-MSE, the official split rows, 1e5 steps and 5 seeds at the paper preset. ``--protocol
@@ -51,15 +52,15 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-import matplotlib.pyplot as plt
 import numpy as np
 from tqdm.auto import tqdm
 
 from jaxntk import data as jdata
+from jaxntk import plotting
 
-from . import _asym, _claims, _cli, _official
+from . import _asym, _claims, _cli
 
-COLUMNS = 6  # two rows per data set: training panels, then pruning and transfer
+PANELS = _asym.TRAINING_PANELS + 6  # + pruning (test, train), transfer (test, train) x 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,31 +140,28 @@ def split(results: dict) -> dict[str, dict]:
     return out
 
 
-def plot(results: dict, cfg: Config):
-    per_set = split(results)
+def plot(results: dict, cfg: Config) -> dict:
+    """One figure per data set ({name: Figure}): training, pruning and transfer panels."""
     _, skipped = datasets(cfg)
-    rows = 2 * len(per_set)
-    fig, axes = plt.subplots(rows, COLUMNS, figsize=(3.6 * COLUMNS, 3.0 * rows), squeeze=False)
-    for i, (name, r) in enumerate(per_set.items()):
-        top, bottom = axes[2 * i], axes[2 * i + 1]
-        readings = _official.REGRESSION.get(name, ())
-        _asym.training_panels(top, r, cfg.gammas, readings=readings)
-        _asym.prune_panel(bottom[0], r, cfg.gammas, readings=readings)
-        _asym.prune_panel(bottom[1], r, cfg.gammas, split="train", readings=readings)
-        _asym.transfer_panels(bottom[2:4], r, cfg.gammas, readings=readings)
-        _asym.transfer_panels(bottom[4:6], r, cfg.gammas, split="train", readings=readings)
-        top[0].set_ylabel(f"{name}\nrisk mean((f−y)²)")
-        bottom[0].set_ylabel(f"{name}\ntest risk")
     note = f"; not on this machine, skipped: {', '.join(skipped)}" if skipped else ""
     rows_used = "official rows" if cfg.protocol == "official" else f"split seed {cfg.split_seed}"
-    fig.suptitle(
-        f"Asymmetrical node scaling on UCI regression (standardised, 40/40/20 split, {rows_used}), "
-        f"width {cfg.width}, {cfg.num_steps} GD steps lr {cfg.lr}, {cfg.protocol} protocol; "
-        f"mean ± sd over {cfg.num_seeds} seeds; × official figure{note}",
-        fontsize=11,
-    )
-    fig.tight_layout()
-    return fig
+    figures = {}
+    for name, r in split(results).items():
+        fig, axes = plotting.panel_grid(PANELS)
+        clipped = _asym.training_panels(axes[:6], r, cfg.gammas, where=name)
+        for ax, part in zip(axes[6:8], ("test", "train")):
+            clipped |= _asym.prune_panel(ax, r, cfg.gammas, split=part, where=name)
+        clipped |= _asym.transfer_panels(axes[8:10], r, cfg.gammas, where=name)
+        clipped |= _asym.transfer_panels(axes[10:12], r, cfg.gammas, split="train", where=name)
+        fig.suptitle(
+            f"Asymmetrical node scaling on {name} (UCI, standardised, 40/40/20 split, "
+            f"{rows_used}), width {cfg.width}, {cfg.num_steps} GD steps lr {cfg.lr}, "
+            f"{cfg.protocol} protocol;\nours coloured, mean ± sd over {cfg.num_seeds} seeds"
+            f"{_asym.official_caption(name, clipped)}{note}",
+            fontsize=10,
+        )
+        figures[name] = fig
+    return figures
 
 
 def _half_index(counts, width):
@@ -179,7 +177,7 @@ def claims(results: dict, cfg: Config) -> list[_cli.Claim]:
     for name, r in per_set.items():
         movement = _asym.top_node_movement(r["node_movement"])[..., -1]
         out += _asym.feature_learning_claim(movement, cfg.gammas, name)
-        out += _asym.official_claims(r, cfg.gammas, _official.REGRESSION.get(name, ()), name)
+        out += _asym.official_claims(r, cfg.gammas, name)
     if i1 is None or i2 is None:
         return out
     g2 = cfg.gammas[i2][0]

@@ -31,7 +31,6 @@ import sys
 
 import jax
 import jax.numpy as jnp
-import matplotlib.pyplot as plt
 import numpy as np
 
 import jaxntk
@@ -114,7 +113,7 @@ def alignment_gain(results: dict) -> np.ndarray:
 
 
 def plot(results: dict, cfg: Config):
-    fig, axes = plt.subplots(1, _asym.TRAINING_PANELS + 1, figsize=(30, 4.2))
+    fig, axes = plotting.panel_grid(_asym.TRAINING_PANELS + 1)
     _asym.training_panels(axes[:-1], results, cfg.gammas)
     ranks = np.arange(1, cfg.top + 1)
     gain = alignment_gain(results)
@@ -137,10 +136,10 @@ def plot(results: dict, cfg: Config):
     axes[-1].legend(fontsize=7)
     fig.suptitle(
         f"Single-ReLU teacher y = relu(w*·x) + {cfg.noise}ε (n={cfg.n}, d={cfg.in_dim}), width "
-        f"{cfg.width}, GD lr {cfg.lr}, {cfg.protocol} protocol ({_asym.zipf_kind(cfg)} law); "
-        f"mean ± sd over {cfg.num_seeds} seeds (no official figure exists)"
+        f"{cfg.width}, GD lr {cfg.lr}, {cfg.protocol} protocol ({_asym.zipf_kind(cfg)} law);\n"
+        f"mean ± sd over {cfg.num_seeds} seeds (no official figure exists)",
+        fontsize=10,
     )
-    fig.tight_layout()
     return fig
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from experiments import _digitize, _official, _official_curves, digitize_official
+from experiments import _digitize, _official_curves, digitize_official
 
 STEPS = np.arange(1000, 100_001, 1000, dtype=float)  # the official x: every 1000th GD step
 
@@ -287,24 +287,38 @@ def test_the_values_the_notes_read_by_eye(figure, at, by_eye, tolerance):
         assert digitized[gamma] == pytest.approx(value, rel=tolerance), (gamma, digitized)
 
 
-READINGS = [
-    r
-    for group in (
-        _official.SIMULATED,
-        *_official.REGRESSION.values(),
-        _official.MNIST,
-        _official.CIFAR,
-    )
-    for r in group
+# The values the project's paper notes read off the official figures by eye (two significant
+# figures at best; asymmetrical_scaling.md §3.3-3.6), before the figures were digitized: an
+# independent reading of the same PDFs.
+READ_BY_EYE = [
+    ("simulated/wdiff", 50000, {1.0: 0.9, 0.5: 7.0, 0.2: 11.0, 0.0: 24.0}),
+    ("simulated/ntkdiff", 50000, {1.0: 0.03, 0.5: 0.1, 0.2: 0.18, 0.0: 0.22}),
+    ("simulated/ntkmineig", 50000, {1.0: 0.0037, 0.5: 0.0031, 0.2: 0.0015, 0.0: 0.0002}),
+    ("simulated/testrisk", 50000, {1.0: 0.038, 0.5: 0.041, 0.2: 0.042, 0.0: 0.048}),
+    ("airfoil/wdiff", 100000, {0.0: 27.0, 0.2: 18.0, 0.5: 15.0, 1.0: 4.5}),
+    ("airfoil/ntkdiff", 100000, {0.0: 3.3, 0.2: 2.6, 0.5: 1.5, 1.0: 0.35}),
+    ("concrete/transfer_testrisk", 10, {1.0: 0.6}),
+    ("mnist/testacc", 200000, {1.0: 0.89, 0.5: 0.885, 0.2: 0.86, 0.0: 0.76}),
+    ("mnist/trainacc", 200000, {1.0: 0.95, 0.5: 0.95, 0.2: 0.92, 0.0: 0.83}),
+    ("mnist/wdiff", 200000, {1.0: 3.0, 0.5: 10.0, 0.2: 15.0, 0.0: 22.0}),
+    ("mnist/ntkdiff", 200000, {1.0: 0.28, 0.5: 0.53, 0.2: 0.87, 0.0: 0.95}),
+    ("mnist/ntkmineig", 200000, {1.0: 0.003, 0.5: 0.002, 0.2: 0.0015, 0.0: 0.0004}),
+    ("mnist/prune_testacc", 1000, {1.0: 0.6, 0.5: 0.75, 0.2: 0.75, 0.0: 0.75}),
+    ("mnist/prune_testacc", 1500, {1.0: 0.4, 0.5: 0.575, 0.2: 0.575, 0.0: 0.75}),
+    ("mnist/transfer_testacc", 10, {1.0: 0.27, 0.5: 0.47, 0.2: 0.6, 0.0: 0.85}),
+    ("mnist/transfer_testacc", 100, {1.0: 0.65, 0.5: 0.86, 0.2: 0.85, 0.0: 0.9}),
+    ("cifar10/accs", 78200, {1.0: 0.862, 0.5: 0.86, 0.2: 0.851, 0.0: 0.828}),
+    ("cifar10/wdiff", 78200, {1.0: 9.0, 0.5: 52.0, 0.2: 66.0, 0.0: 118.0}),
+    ("cifar10/pruneacc", 1900, {0.0: 0.83}),
 ]
 
 
-@pytest.mark.parametrize("reading", READINGS, ids=lambda r: f"{r.figure[8:-4]}@{r.at:g}")
-def test_every_eye_reading_is_within_20_percent_of_the_digitized_curve(reading):
-    """The readings of experiments._official (two significant figures at best; the worst is
-    MNIST λ_min at γ = 0, 4e-4 by eye against 3.4e-4)."""
-    digitized = _at(reading.figure, reading.at)
-    for gamma, value in reading.values.items():
+@pytest.mark.parametrize("figure, at, by_eye", READ_BY_EYE, ids=lambda v: str(v))
+def test_every_eye_reading_is_within_20_percent_of_the_digitized_curve(figure, at, by_eye):
+    """Two significant figures at best; the worst is MNIST λ_min at γ = 0, 4e-4 by eye against
+    3.4e-4 digitized."""
+    digitized = _at(figure, at)
+    for gamma, value in by_eye.items():
         assert digitized[gamma] == pytest.approx(value, rel=0.2), (gamma, digitized)
 
 
