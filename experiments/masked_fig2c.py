@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -127,7 +128,7 @@ def run(cfg: Config, stages: _cli.Stages = _cli.IN_MEMORY) -> dict[str, np.ndarr
 
 
 def plot(results: dict, cfg: Config):
-    fig, ax = plt.subplots(figsize=(10.5, 4.6))  # room for the legend beside the axes
+    fig, ax = plt.subplots(figsize=(8, 5.6), layout="constrained")
     widths = results["widths"]
     proto = _masked_data.protocol(cfg, widths[0])
     official = "theory_error" in results
@@ -149,17 +150,17 @@ def plot(results: dict, cfg: Config):
         yscale="log",
         xlabel="width m (hidden neurons)",
         ylabel=f"converged loss {proto.loss_label}",
-        title=f"Bernoulli K={cfg.num_subnets}, τ={cfg.local_steps}; {measure}; "
-        f"mean ± sd over {cfg.num_seeds} seeds",
     )
+    title = (f"Bernoulli K={cfg.num_subnets}, τ={cfg.local_steps}; {measure}; "
+             f"mean ± sd over {cfg.num_seeds} seeds")  # fmt: skip
+    ax.set_title(textwrap.fill(title, 90), fontsize=9)
     ax.set_xticks(widths)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    fig.suptitle(
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
+    fig.suptitle(textwrap.fill(
         f"Converged error vs width, {cfg.protocol} protocol (ξ=0.3, lr=0.06 is the official "
         f"third line as meant: run_width.sh repeats ξ=0.5, lr=0.1): {_masked_data.describe(cfg)}",
-        fontsize=10,
-    )
-    fig.tight_layout()
+        100,
+    ), fontsize=10)  # fmt: skip
     return fig
 
 

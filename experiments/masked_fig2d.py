@@ -144,7 +144,7 @@ def _lr_text(cfg: Config, k: int) -> str:
 
 
 def plot(results: dict, cfg: Config):
-    fig, ax = plt.subplots(figsize=(7, 4.6))
+    fig, ax = plt.subplots(figsize=(8, 5.2), layout="constrained")
     widths = results["widths"]
     for i, k in enumerate(cfg.subnets):
         error = results["error"][i]  # (width, seed)
@@ -168,13 +168,13 @@ def plot(results: dict, cfg: Config):
     )
     ax.set_xticks(widths, [str(w) for w in widths])
     ax.xaxis.set_minor_locator(NullLocator())  # the widths label the axis
-    ax.legend()
+    # below the axes: the curves span the whole panel, so no corner inside it stays clear
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=9)
     fig.suptitle(
         f"IST converged error vs width, {cfg.protocol} protocol, reconstructed (the official "
-        f"run's flags are not recorded): {_masked_data.describe(cfg)}",
+        f"run's flags are not recorded):\n{_masked_data.describe(cfg)}",
         fontsize=10,
     )
-    fig.tight_layout()
     return fig
 
 
