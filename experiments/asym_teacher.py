@@ -15,11 +15,14 @@ to set beside it, so ``protocol`` defaults to "theory" (the paper's 1-based Zipf
 
 Expected outcome (quick preset, measured): with gamma < 1 the largest-lam node with a positive
 output sign aligns with the teacher (cosine ~0.9+), with gamma = 1 the best of the top 5 stays
-near its initial ~0.2.
+near its initial ~0.2. At the paper preset (measured 2026-12-03, 6.4 min on 2 shared cores,
+load ~2-4): every gamma > 0 fits (final/initial training risk <= 1.1e-3), the top node moves
+10.7x as far at gamma = 0.5 as at gamma = 1, and the 5 largest-lam nodes gain 0.090 in cosine
+to w* at gamma = 0.5 against 0.010 at gamma = 1.
 
 Commands:
     python -m experiments.asym_teacher                   # quick: m = 1000, 1e4 steps, ~1 min
-    python -m experiments.asym_teacher --preset paper    # m = 2000, 5e4 steps, 5 seeds
+    python -m experiments.asym_teacher --preset paper    # m = 2000, 5e4 steps, 5 seeds, ~7 min
     python -m experiments.asym_teacher --preset smoke    # seconds (tests)
 Outputs in --outdir (default results/asym_teacher/).
 """
