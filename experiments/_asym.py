@@ -592,16 +592,11 @@ def official_tolerance(key: str) -> tuple[float, float]:
     return (0.9, 1.1) if key.endswith("_acc") else (0.5, 2.0)
 
 
-def official_claims(results: dict, gammas, where: str | None, *, prefix="",
-                    label_where: str | None = None) -> list[Claim]:  # fmt: skip
-    """One claim per digitized official figure of ``where`` whose quantity we log: along the
-    trajectory, the share of the official x (within our run's range) where our mean over seeds
-    lies in the official ±1 sd band, per configuration, and ours / official at the last x both
-    cover; it holds when that ratio lies in ``official_tolerance`` for every configuration. The
-    table's official value and ratio are the configuration farthest from 1."""
+def _official_matches(results: dict, gammas, where: str | None, prefix: str = ""):
+    """(figure, quantity, xs, our curves (G, R, L), {(gamma, alpha): TrajectoryMatch}) for every
+    digitized official figure of ``where`` whose quantity we log and share x with."""
     if where is None:
-        return []
-    out = []
+        return
     for figure, q in official.QUANTITIES.items():
         if not figure.startswith(f"{where}/") or figure.endswith("_zoom") or q.key is None:
             continue
@@ -615,8 +610,24 @@ def official_claims(results: dict, gammas, where: str | None, *, prefix="",
                 matches[(gamma, alpha)] = official.compare(figure, gamma, xs, curves[g])
             except (KeyError, ValueError):  # no such configuration there, or no common x
                 continue
-        if not matches:
-            continue
+        if matches:
+            yield figure, q, xs, curves, matches
+
+
+def _holds(q, match) -> bool:
+    lo, hi = official_tolerance(q.key)
+    return lo <= match.ratio_last <= hi
+
+
+def official_claims(results: dict, gammas, where: str | None, *, prefix="",
+                    label_where: str | None = None) -> list[Claim]:  # fmt: skip
+    """One claim per digitized official figure of ``where`` whose quantity we log: along the
+    trajectory, the share of the official x (within our run's range) where our mean over seeds
+    lies in the official ±1 sd band, per configuration, and ours / official at the last x both
+    cover; it holds when that ratio lies in ``official_tolerance`` for every configuration. The
+    table's official value and ratio are the configuration farthest from 1."""
+    out = []
+    for figure, q, _, _, matches in _official_matches(results, gammas, where, prefix):
         lo, hi = official_tolerance(q.key)
 
         def distance(m):
@@ -635,11 +646,40 @@ def official_claims(results: dict, gammas, where: str | None, *, prefix="",
             f"{name} follows the official figure ({label_where or where}, figures/{figure}.pdf)",
             f"ours vs official along the {q.axis} axis up to {axis} {x_last:g}: {per_config}",
             worst.ours_last,
-            all(lo <= m.ratio_last <= hi for m in matches.values()),
+            all(_holds(q, m) for m in matches.values()),
             f"ours / official at the last common x in [{lo:g}, {hi:g}] for every γ",
             official=worst.official_last,
         ))  # fmt: skip
     return out
+
+
+def official_spread(results: dict, gammas, where: str | None, *, prefix="",
+                    label_where: str | None = None) -> str:  # fmt: skip
+    """A findings sentence per configuration whose official-curve claim fails: our seeds' own
+    values at the last common x (range and median) beside the official mean ± sd there — is
+    the difference a few seeds far out, or all of them?"""
+    sentences = []
+    for figure, q, xs, curves, matches in _official_matches(results, gammas, where, prefix):
+        for config, m in matches.items():
+            if _holds(q, m):
+                continue
+            gamma = config[0]
+            runs = curves[list(map(tuple, gammas)).index(tuple(config))]
+            seeds = np.array([np.interp(m.x_last, xs, run) for run in runs])
+            x, mean, low, high = official.curve(figure, gamma)
+
+            def at(v, x=x, m=m):
+                return float(np.interp(m.x_last, x, v))
+
+            inside = int(((seeds >= at(low)) & (seeds <= at(high))).sum())
+            sentences.append(
+                f"{label_where or where} {figure.split('/')[-1]}, γ={gamma:g}, at "
+                f"{AXIS_NAMES[q.axis]} {m.x_last:g}: ours / official {m.ratio_last:.2f}; our "
+                f"{seeds.size} seeds span {seeds.min():.3g}–{seeds.max():.3g} (median "
+                f"{np.median(seeds):.3g}, {inside} inside the official ±1 sd band), the official "
+                f"mean {at(mean):.3g} (band {at(low):.3g}–{at(high):.3g})."
+            )
+    return " ".join(sentences)
 
 
 def convergence_claim(train_risk, gammas, where: str) -> list[Claim]:

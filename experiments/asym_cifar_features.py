@@ -119,6 +119,11 @@ def plot(results: dict, cfg: Config):
     return fig
 
 
+def findings(results: dict, cfg: Config) -> str:
+    """Where an official-curve claim fails: our seeds' spread beside the official band."""
+    return _asym.official_spread(results, cfg.gammas, "cifar10", label_where="CIFAR features")
+
+
 def claims(results: dict, cfg: Config) -> list[_cli.Claim]:
     movement = _asym.top_node_movement(results["node_movement"])[..., -1]
     out = _asym.feature_learning_claim(movement, cfg.gammas, "CIFAR features")

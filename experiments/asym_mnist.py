@@ -176,6 +176,11 @@ def claims(results: dict, cfg: Config) -> list[_cli.Claim]:
     ])  # fmt: skip
 
 
+def findings(results: dict, cfg: Config) -> str:
+    """Where an official-curve claim fails: our seeds' spread beside the official band."""
+    return _asym.official_spread(results, cfg.gammas, where(results))
+
+
 def summary(results: dict, cfg: Config) -> str:
     h = int(np.argmin(np.abs(results["prune_counts"] - cfg.width // 2)))
     lines = [f"data: {results['dataset']}"]

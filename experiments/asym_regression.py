@@ -203,6 +203,13 @@ def claims(results: dict, cfg: Config) -> list[_cli.Claim]:
     ])  # fmt: skip
 
 
+def findings(results: dict, cfg: Config) -> str:
+    """Where an official-curve claim fails: our seeds' spread beside the official band."""
+    return " ".join(
+        _asym.official_spread(r, cfg.gammas, name) for name, r in split(results).items()
+    ).strip()
+
+
 def summary(results: dict, cfg: Config) -> str:
     lines = []
     for name, r in split(results).items():

@@ -183,6 +183,11 @@ def claims(results: dict, cfg: Config) -> list[_cli.Claim]:
     ]
 
 
+def findings(results: dict, cfg: Config) -> str:
+    """Where an official-curve claim fails: our seeds' spread beside the official band."""
+    return _asym.official_spread(results, cfg.gammas, "simulated")
+
+
 def summary(results: dict, cfg: Config) -> str:
     movement = _asym.top_node_movement(results["node_movement"])[..., -1].mean(axis=1)
     lines = ["config | train risk | test risk | top-node movement | ‖ΔΘ‖₂ | λ_min(Θ_T)"]

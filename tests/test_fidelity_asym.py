@@ -247,3 +247,9 @@ def test_official_claims_compare_along_the_official_trajectory():
     (row,) = _asym.official_claims(short, gammas, "simulated")
     assert not row.holds and "up to step 20000" in row.measured
     assert low_1[steps <= 20_000][-1] > row.value  # ours below the official band there
+    # the findings give our one seed at that step beside the official band; a holding claim none
+    spread = _asym.official_spread(short, gammas, "simulated")
+    ours = movement[0, 0, steps <= 20_000, 0][-1]
+    assert spread.startswith("simulated wdiff, γ=1, at step 20000: ours / official 0.33")
+    assert f"1 seeds span {ours:.3g}–{ours:.3g}" in spread and "0 inside" in spread
+    assert "γ=0.5" not in _asym.official_spread(results, gammas, "simulated")
