@@ -12,6 +12,7 @@ steps           the local-step loop (optax under lax.scan) every trainer runs
 rounds          one masked round, four exact paths (plain, compact, gram, gram_compact)
 train, sweep    train_masked (rounds under lax.scan) and grids of it as one program
 gd              train_gd: full-batch GD with in-scan NTG diagnostics
+fullbatch       the full-batch loss of W that gd descends, its gradient written out
 metrics         risk, accuracy, node movement, NTG spectrum and change, node importance
 losses, ntk     the squared-loss conventions; empirical / closed-form NTKs (neural-tangents)
 scaling         node scales lam for asymmetrical scaling
@@ -24,6 +25,7 @@ data            data loaders (the ``data`` extra); ``jaxntk.experiments``: the f
 from jaxntk import (
     checkpoint,
     divergence,
+    fullbatch,
     gd,
     losses,
     masks,
@@ -54,6 +56,7 @@ __all__ = [
     "DivergenceError",
     "checkpoint",
     "divergence",
+    "fullbatch",
     "gd",
     "GDConfig",
     "GDHistory",

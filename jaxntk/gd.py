@@ -6,7 +6,8 @@ first training points (its smallest eigenvalue and its change ||Theta_t - Theta_
 far every node moved, ||w_j(t) - w_j(0)||. Here all of that happens inside one compiled
 ``lax.scan`` (an outer scan over log points around an inner scan of ``log_every`` optax steps):
 no host round-trip per step, and ``jax.vmap`` over seeds (or over node scales of equal width)
-runs many trainings at once.
+runs many trainings in one compiled call (on CPU one after another, which is faster there:
+``_in_turn``). The steps descend ``jaxntk.fullbatch``'s loss, whose gradient is written out.
 
 The NTG is the closed form of ``jaxntk.ntk.closed_form`` (averaged over outputs, i.e.
 neural-tangents' ``trace_axes=(-1,)``; with a_cj = +-1 every per-output kernel is the same).
@@ -25,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxntk import _validate, divergence, losses, metrics, ntk, runner, steps
+from jaxntk import _validate, divergence, fullbatch, losses, metrics, ntk, runner, steps
 from jaxntk import checkpoint as checkpoint_io
 from jaxntk.model import apply
 
@@ -176,7 +177,8 @@ def train_gd(params: dict, x, y, cfg: GDConfig, *, node_scale=None, x_test=None,
       ``(params, history)``: trained parameters and a ``GDHistory``.
 
     ``jax.vmap(lambda p, s: train_gd(p, x, y, cfg, node_scale=s))(params_r, scales_r)`` runs R
-    trainings (seeds, or gamma configurations of one width) in one compiled call.
+    trainings (seeds, or gamma configurations of one width) in one compiled call (on CPU one
+    after another: ``_in_turn``).
     """
     if not isinstance(cfg, GDConfig):
         raise ValueError(f"cfg must be a jaxntk.GDConfig, got {type(cfg).__name__}")
@@ -256,7 +258,7 @@ def _optimizer(lr, momentum):
 
 def _parts(params, x, y, node_scale, x_test, y_test, lr, structure: _Structure):
     """The optimizer, the diagnostics at a log and one log's worth of GD steps (a scan body)."""
-    loss_fn = losses.get(structure.loss)
+    loss_of_w = fullbatch.loss_fn(params, x, y, structure.loss, node_scale=node_scale)
     optimizer = _optimizer(lr, structure.momentum)
     x_ntk = x[: structure.ntk_points]
     classify = y.shape[1] > 1
@@ -287,10 +289,7 @@ def _parts(params, x, y, node_scale, x_test, y_test, lr, structure: _Structure):
 
     def chunk(carry, log_index):
         w, opt_state = carry
-        descent = steps.descend(
-            lambda v: loss_fn(predict(v, x), y), w, optimizer, structure.log_every,
-            opt_state=opt_state,
-        )  # fmt: skip
+        descent = steps.descend(loss_of_w, w, optimizer, structure.log_every, opt_state=opt_state)
         return (descent.params, descent.opt_state), diagnostics(
             descent.params, log_index * structure.log_every
         )
@@ -312,9 +311,34 @@ def _start(params, x, y, node_scale, x_test, y_test, lr, structure):
 
 @functools.partial(jax.jit, static_argnames=("structure", "num_logs"))
 def _logs(params, x, y, node_scale, x_test, y_test, lr, carry, first_log, structure, num_logs):
-    _, _, chunk = _parts(params, x, y, node_scale, x_test, y_test, lr, structure)
-    log_index = jnp.arange(num_logs) + jnp.asarray(first_log, jnp.arange(1).dtype)
-    return jax.lax.scan(chunk, carry, log_index)
+    def logs(params, x, y, node_scale, x_test, y_test, lr, carry, first_log):
+        _, _, chunk = _parts(params, x, y, node_scale, x_test, y_test, lr, structure)
+        log_index = jnp.arange(num_logs) + jnp.asarray(first_log, jnp.arange(1).dtype)
+        return jax.lax.scan(chunk, carry, log_index)
+
+    return _in_turn(logs)(params, x, y, node_scale, x_test, y_test, lr, carry, first_log)
+
+
+def _in_turn(fn):
+    """``fn`` whose ``jax.vmap`` on CPU runs the batch's runs one after another (``lax.map``).
+
+    Runs (seeds, node scales) do not interact, so only the speed changes: XLA:CPU turns a
+    vmapped step into batched matmuls over R runs whose activations no longer fit in cache, and
+    measured per run at the paper shapes (5 seeds, ``benchmarks/gd_step.py``) that cost 1.2-2.8x
+    the time of one run after another. On other backends (not measured here) a plain vmap.
+    """
+    sequential = jax.custom_batching.sequential_vmap(fn)
+    batched = jax.custom_batching.custom_vmap(fn)
+
+    @batched.def_vmap
+    def rule(axis_size, in_batched, *args):
+        del axis_size
+        in_axes = tuple(jax.tree_util.tree_map(lambda b: 0 if b else None, list(in_batched)))
+        run = sequential if jax.default_backend() == "cpu" else fn
+        out = jax.vmap(run, in_axes=in_axes)(*args)
+        return out, jax.tree_util.tree_map(lambda _: True, out)
+
+    return batched
 
 
 @functools.partial(jax.jit, static_argnames=("structure",))

@@ -3,11 +3,14 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import jaxntk
-from jaxntk import ntk, scaling
+from jaxntk import fullbatch, losses, ntk, scaling, steps
 from jaxntk.data import sphere_sin
+
+from helpers import regression_data
 
 CONFIGS = {1.0: ("iid", None), 0.5: ("zipf", 0.7), 0.2: ("zipf", 0.5)}
 
@@ -76,6 +79,84 @@ def test_train_gd_equals_numpy_gd_and_its_diagnostics(key, sphere):
     np.testing.assert_allclose(hist.node_movement, movement, rtol=1e-8, atol=1e-14)
     assert hist.ntk_change[0] == 0 and np.all(hist.node_movement[0] == 0)
     assert hist.test_risk is None and hist.train_acc is None and hist.ntk is None
+
+
+F64, F32 = jnp.float64, jnp.float32
+TOLERANCE = {F64: 1e-12, F32: 1e-6}
+# (n, d, C, dtype, node_scale): each of fullbatch._plan's three ways, odd and even d, one output
+# and several, row blocks with a remainder (n = 300: 2 x 128 + 44 and 9 x 32 + 12) and a single
+# block (n = 20), float64 and float32, with a node scale and without.
+FUSED_CASES = [
+    (300, 4, 1, F64, True), (300, 5, 3, F64, True), (20, 5, 1, F64, False),
+    (300, 7, 1, F64, True), (300, 8, 2, F64, False), (20, 8, 1, F64, True),
+    (40, 17, 1, F64, True), (40, 18, 3, F64, True), (300, 5, 1, F32, True), (300, 8, 2, F32, True),
+]  # fmt: skip
+
+
+def assert_close_to(actual, expected, rtol):
+    """max |actual - expected| <= rtol * max |expected| (0 = 0 for a loss with no gradient)."""
+    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    error = np.max(np.abs(actual - expected))
+    assert error <= rtol * np.max(np.abs(expected)), error / np.max(np.abs(expected))
+
+
+@pytest.mark.parametrize("n, in_dim, out_dim, dtype, scaled", FUSED_CASES)
+def test_fused_loss_and_gradient_equal_autodiff(n, in_dim, out_dim, dtype, scaled):
+    """gd's written-out gradient is autodiff's through model.apply, for every loss (one compile)."""
+    x, y = regression_data(jax.random.key(n + in_dim), n, in_dim, out_dim, dtype)
+    params = jaxntk.init_params(jax.random.key(1), in_dim, 24, out_dim,
+                                parameterization="asym_code", dtype=dtype)  # fmt: skip
+    scale = sqrt_lam(24, 0.5, dtype) if scaled else None
+
+    @jax.jit
+    def both(params, x, y, scale):
+        out = {}
+        for loss in losses.LOSSES:
+            for impl in fullbatch.IMPLEMENTATIONS:
+                fn = fullbatch.loss_fn(params, x, y, loss, node_scale=scale, implementation=impl)
+                out[loss, impl] = (fn(params["w"]), *jax.value_and_grad(fn)(params["w"]))
+        return out
+
+    out = both(params, x, y, scale)
+    for loss in losses.LOSSES:
+        (alone, value, grad), (_, value_ad, grad_ad) = out[loss, "fused"], out[loss, "autodiff"]
+        assert grad.shape == params["w"].shape and grad.dtype == dtype
+        for v in (alone, value):
+            assert_close_to(v, value_ad, TOLERANCE[dtype])
+        assert_close_to(grad, grad_ad, TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("dtype, momentum, seeds", [(F64, 0.9, 3), (F32, 0.9, 3), (F32, 0.0, 1)])
+def test_train_gd_takes_the_autodiff_steps(dtype, momentum, seeds):
+    """train_gd (one seed, or vmapped seeds with their own node scales, which run one after another
+    on CPU) takes optax SGD's steps on the autodiff gradient, with and without momentum."""
+    n, in_dim, width = 300, 5, 24
+    x, y = regression_data(jax.random.key(3), n, in_dim, dtype=dtype)
+    keys = jax.random.split(jax.random.key(4), seeds)
+    params = jax.vmap(lambda k: jaxntk.init_params(k, in_dim, width, parameterization="asym_code",
+                                                   dtype=dtype))(keys)  # fmt: skip
+    scales = jnp.stack([sqrt_lam(width, g, dtype) for g in list(CONFIGS)[:seeds]])
+    cfg = jaxntk.GDConfig(1.0, 6, 3, loss="mean", ntk_points=10, momentum=momentum)
+
+    def reference(p, s):
+        loss = fullbatch.loss_fn(p, x, y, "mean", node_scale=s, implementation="autodiff")
+        optimizer = optax.sgd(1.0, momentum=momentum or None)
+        return steps.descend(loss, p["w"], optimizer, cfg.num_steps).params
+
+    def fused(p, s):
+        return jaxntk.train_gd(p, x, y, cfg, node_scale=s)[0]["w"]
+
+    expected = jax.jit(jax.vmap(reference))(params, scales)
+    if seeds == 1:
+        trained = fused(*jax.tree_util.tree_map(lambda a: a[0], (params, scales)))[None]
+    else:
+        trained = jax.vmap(fused)(params, scales)
+    # float64: the movement to 1e-12; float32: the weights to 1e-6 (the movement is 0.1 of
+    # weights of size 2, whose float32 rounding after each step is 2e-7, 1e-6 of the movement).
+    if dtype == F64:
+        assert_close_to(trained - params["w"], expected - params["w"], TOLERANCE[dtype])
+    else:
+        assert_close_to(trained, expected, TOLERANCE[dtype])
 
 
 def test_history_on_test_data_ntk_points_and_accuracy(key):
