@@ -22,9 +22,10 @@ black beside ours, and each is a claim compared along the trajectory (``_asym.of
 ``--protocol official`` (default): the official code's off-by-one Zipf for gamma < 1, lr 1 on
 mean-MSE, the official split rows, 1e5 steps and 5 seeds at the paper preset. ``--protocol
 theory``: the paper's 1-based Zipf, and the split permuted by ``jax.random.key(split_seed)``.
-The paper preset runs concrete and airfoil (offline; measured on a loaded 2-core CPU, 5 seeds
-vmapped: 0.08 / 0.014 s per GD step and configuration, i.e. ~9 h / ~1.6 h for the four
-configurations' 1e5 steps); plant (offline, 0.23 s per step: ~25 h) and energy (a download) run
+The paper preset runs concrete and airfoil (offline; measured 2026-12-03 on 2 shared cores, load
+~4: 136 min for both, 22/22 claims, every official curve within 0.52-1.32x at 1e5 steps; that
+was before the fast GD step, 2.2x / 3.3x faster per step here); plant (offline, ~13 h before
+it, ~5x faster per step since) and energy (a download) run
 with ``--datasets concrete,energy,airfoil,plant``.
 
 Expected outcome (quick preset, width 500, 6000 GD steps, splits capped at 500 rows, 2 seeds;
