@@ -397,15 +397,21 @@ OFFICIAL_STYLES = {c.gamma: style for c, style in zip(official.CONFIGS, ("-", "-
 CLIPPED_NOTE = "official curves drawn up to this run's last x"
 
 
-def official_figure(where: str | None, key: str) -> str | None:
-    """The digitized official figure of data set ``where`` ("simulated", "airfoil", "mnist",
-    "cifar10", ...) that plots our results key ``key``; None if it has none."""
+def official_figures(where: str | None):
+    """(figure, Quantity) of every digitized official figure of data set ``where``
+    ("simulated", "airfoil", "mnist", "cifar10", ...) that plots a quantity we log, zooms left
+    out (they repeat their figure's data); none for None."""
     if where is None:
-        return None
+        return
     for figure, q in official.QUANTITIES.items():
-        if figure.startswith(f"{where}/") and q.key == key and not figure.endswith("_zoom"):
-            return figure
-    return None
+        if figure.startswith(f"{where}/") and q.key is not None and not figure.endswith("_zoom"):
+            yield figure, q
+
+
+def official_figure(where: str | None, key: str) -> str | None:
+    """The official figure of ``where`` (``official_figures``) that plots our results key
+    ``key``; None if it has none."""
+    return next((figure for figure, q in official_figures(where) if q.key == key), None)
 
 
 def draw_official(ax, figure: str, gammas, x_max: float, *, labels: bool = False) -> bool:
@@ -593,21 +599,18 @@ def official_tolerance(key: str) -> tuple[float, float]:
 
 
 def _official_matches(results: dict, gammas, where: str | None, prefix: str = ""):
-    """(figure, quantity, xs, our curves (G, R, L), {(gamma, alpha): TrajectoryMatch}) for every
-    digitized official figure of ``where`` whose quantity we log and share x with."""
-    if where is None:
-        return
-    for figure, q in official.QUANTITIES.items():
-        if not figure.startswith(f"{where}/") or figure.endswith("_zoom") or q.key is None:
-            continue
+    """(figure, quantity, xs, our curves (G, R, L), {g: TrajectoryMatch}) for every official
+    figure of ``where`` (``official_figures``) whose quantity we log and share x with; g indexes
+    ``gammas``."""
+    for figure, q in official_figures(where):
         xs = _xs(results, q.axis, prefix)
         if xs is None or prefix + SOURCES.get(q.key, q.key) not in results:
             continue
         curves = quantity(results, q.key, prefix=prefix)
         matches = {}
-        for g, (gamma, alpha) in enumerate(gammas):
+        for g, (gamma, _) in enumerate(gammas):
             try:
-                matches[(gamma, alpha)] = official.compare(figure, gamma, xs, curves[g])
+                matches[g] = official.compare(figure, gamma, xs, curves[g])
             except (KeyError, ValueError):  # no such configuration there, or no common x
                 continue
         if matches:
@@ -617,6 +620,11 @@ def _official_matches(results: dict, gammas, where: str | None, prefix: str = ""
 def _holds(q, match) -> bool:
     lo, hi = official_tolerance(q.key)
     return lo <= match.ratio_last <= hi
+
+
+def _distance(match) -> float:
+    """How far ours / official is from 1, on a log scale (inf for a ratio <= 0)."""
+    return abs(np.log(match.ratio_last)) if match.ratio_last > 0 else np.inf
 
 
 def official_claims(results: dict, gammas, where: str | None, *, prefix="",
@@ -629,16 +637,12 @@ def official_claims(results: dict, gammas, where: str | None, *, prefix="",
     out = []
     for figure, q, _, _, matches in _official_matches(results, gammas, where, prefix):
         lo, hi = official_tolerance(q.key)
-
-        def distance(m):
-            return abs(np.log(m.ratio_last)) if m.ratio_last > 0 else np.inf
-
-        worst = max(matches.values(), key=distance)
+        worst = max(matches.values(), key=_distance)
         axis = AXIS_NAMES[q.axis]
         x_last = max(m.x_last for m in matches.values())
         per_config = "; ".join(
-            f"γ={gamma:g}: {m.fraction_in_band:.0%} in band, ratio {m.ratio_last:.2f}"
-            for (gamma, _), m in matches.items()
+            f"γ={gammas[g][0]:g}: {m.fraction_in_band:.0%} in band, ratio {m.ratio_last:.2f}"
+            for g, m in matches.items()
         )
         name = QUANTITY_NAMES.get(q.key, q.key.replace("_", " "))
         out.append(Claim(
@@ -660,24 +664,20 @@ def official_spread(results: dict, gammas, where: str | None, *, prefix="",
     the difference a few seeds far out, or all of them?"""
     sentences = []
     for figure, q, xs, curves, matches in _official_matches(results, gammas, where, prefix):
-        for config, m in matches.items():
+        for g, m in matches.items():
             if _holds(q, m):
                 continue
-            gamma = config[0]
-            runs = curves[list(map(tuple, gammas)).index(tuple(config))]
-            seeds = np.array([np.interp(m.x_last, xs, run) for run in runs])
-            x, mean, low, high = official.curve(figure, gamma)
-
-            def at(v, x=x, m=m):
-                return float(np.interp(m.x_last, x, v))
-
-            inside = int(((seeds >= at(low)) & (seeds <= at(high))).sum())
+            gamma = gammas[g][0]
+            seeds = np.array([np.interp(m.x_last, xs, run) for run in curves[g]])
+            x, *official_at = official.curve(figure, gamma)
+            mean, low, high = (float(np.interp(m.x_last, x, v)) for v in official_at)
+            inside = int(((seeds >= low) & (seeds <= high)).sum())
             sentences.append(
                 f"{label_where or where} {figure.split('/')[-1]}, γ={gamma:g}, at "
                 f"{AXIS_NAMES[q.axis]} {m.x_last:g}: ours / official {m.ratio_last:.2f}; our "
                 f"{seeds.size} seeds span {seeds.min():.3g}–{seeds.max():.3g} (median "
                 f"{np.median(seeds):.3g}, {inside} inside the official ±1 sd band), the official "
-                f"mean {at(mean):.3g} (band {at(low):.3g}–{at(high):.3g})."
+                f"mean {mean:.3g} (band {low:.3g}–{high:.3g})."
             )
     return " ".join(sentences)
 
