@@ -106,14 +106,6 @@ class GDHistory(NamedTuple):
     ntk: jax.Array | None
 
 
-class _Structure(NamedTuple):
-    num_logs: int
-    log_every: int
-    loss: str
-    ntk_points: int | None
-    record_ntk: bool
-
-
 # The figures' risk and accuracy live in jaxntk.metrics; these names stay for existing callers.
 mse = metrics.risk
 accuracy = metrics.accuracy
