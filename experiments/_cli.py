@@ -29,9 +29,11 @@ outputs are written.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import shutil
+import sys
 import tempfile
 import time
 import typing
@@ -44,10 +46,18 @@ import numpy as np
 import jaxntk
 from jaxntk import checkpoint
 
+from . import _outdir
+
 OUTPUT_FILES = ("config.json", "results.npz", "figure.png", "figure.pdf", "claims.json")
 # Beside the outputs: how long computing them took, so a result re-plotted with --resume (e.g. a
 # paper-scale run published later) still reports the run time it was computed in.
 TIMING_FILE = "timing.json"
+# Beside them too, for a configuration that names input files (``_outdir.input_file``): their
+# SHA-256 when the result was computed, so re-plotting it after a file changed is refused.
+INPUTS_FILE = "inputs.json"
+# ``features: str = _cli.input_file()``: a Config field naming a file the run reads (its content
+# is part of every checkpoint's fingerprint; ``experiments._outdir``).
+input_file = _outdir.input_file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -328,7 +338,7 @@ def parse(argv, name: str, presets: dict, doc: str | None = None) -> Options:
     try:
         check_outdir(args.outdir, resume=args.resume, overwrite=args.overwrite)
     except ValueError as err:
-        parser.error(str(err))
+        refuse(parser.prog, str(err))
     return Options(cfg, args.outdir, args.resume, args.overwrite, args.checkpoint_every)
 
 
@@ -339,7 +349,8 @@ def finished(outdir: Path) -> bool:
 
 
 def check_outdir(outdir: Path, *, resume: bool, overwrite: bool) -> None:
-    """Refuse to clobber a finished or interrupted run unless told to; check it is writable.
+    """Refuse to clobber a finished or interrupted run unless told to, or a folder another run
+    holds (``experiments._outdir``); check it is writable.
 
     Creates nothing: a folder that does not exist yet is checked through its nearest existing
     parent.
@@ -347,8 +358,10 @@ def check_outdir(outdir: Path, *, resume: bool, overwrite: bool) -> None:
     outdir = Path(outdir)
     if resume and overwrite:
         raise ValueError("--resume and --overwrite exclude each other; pass one of them")
-    if outdir.exists() and not outdir.is_dir():
-        raise ValueError(f"--outdir {outdir} is a file, not a folder; pass a folder")
+    check_folder(outdir, "--outdir")
+    pid = _outdir.holder(outdir)
+    if pid is not None:
+        raise _outdir.FolderBusy(_outdir.busy_message(outdir, pid))
     if not (resume or overwrite):
         if finished(outdir):
             raise ValueError(
@@ -361,21 +374,42 @@ def check_outdir(outdir: Path, *, resume: bool, overwrite: bool) -> None:
                 f"--outdir {outdir} holds the checkpoints of an unfinished run "
                 f"({CHECKPOINT_DIR}/); pass --resume to continue it or --overwrite to start again"
             )
-    existing = outdir
+
+
+def check_folder(folder: Path, flag: str) -> None:
+    """Refuse an output folder (``flag``: its option) that is a file or cannot be written.
+    Creates nothing."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{flag} {folder} is a file, not a folder; pass a folder")
+    existing = folder
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
         raise ValueError(
-            f"--outdir {outdir} cannot be created: {existing} is a file; pass a writable folder"
+            f"{flag} {folder} cannot be created: {existing} is a file; pass a writable folder"
         )
     try:
         with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as err:
         raise ValueError(
-            f"--outdir {outdir} is not writable ({type(err).__name__}: {err.strerror or err}); "
+            f"{flag} {folder} is not writable ({type(err).__name__}: {err.strerror or err}); "
             "pass a folder you can write to"
         ) from None
+
+
+def refuse(prog: str, message: str, status: int = 2):
+    """Exit with ``prog: error: message`` on one line of stderr (no usage, no traceback).
+
+    The raised ``SystemExit`` carries the line as its text (``str(err)``) and ``status`` as its
+    exit code.
+    """
+    line = f"{prog}: error: {message}"
+    print(line, file=sys.stderr)
+    err = SystemExit(line)
+    err.code = status
+    raise err
 
 
 def figure_parts(figure) -> dict:
@@ -391,30 +425,39 @@ def figure_names(parts) -> list[str]:
     return ["figure.png" if i == 0 else f"figure-{part}.png" for i, part in enumerate(parts)]
 
 
-def save(outdir: Path, cfg, results: dict, figure, claims=()) -> list[Path]:
+def save(outdir: Path, cfg, results: dict, figure, claims=(), inputs=None) -> list[Path]:
     """Write config.json, results.npz, figure.png, figure.pdf and claims.json into ``outdir``
-    (and ``figure-<part>.png`` / ``.pdf`` for every further part of a ``{part: Figure}``).
+    (and ``figure-<part>.png`` / ``.pdf`` for every further part of a ``{part: Figure}``; and
+    ``inputs.json``, the SHA-256 of each input file, when ``inputs`` names any).
 
-    Each file is written atomically (``jaxntk.checkpoint.atomic_path``) and claims.json last, so
-    a folder with all five holds a finished result. ``results.npz`` is byte-reproducible.
+    The files are written as one group (``jaxntk.checkpoint.atomic_files``): each in full to a
+    temporary file first, then all renamed, claims.json last and removed before the others are
+    renamed, so a folder with all five holds a finished result and a write that fails (a full
+    disk) leaves the previous outputs as they were. ``results.npz`` is byte-reproducible.
     """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     config, npz, _, _, claims_path = (outdir / name for name in OUTPUT_FILES)
-    checkpoint.atomic_write_text(config, json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
-    checkpoint.save_npz(npz, {k: np.asarray(v) for k, v in results.items()})
-    paths = [config, npz]
-    parts = figure_parts(figure)
-    for fig, name in zip(parts.values(), figure_names(parts)):
-        png = outdir / name
-        for path, kind in ((png, "png"), (png.with_suffix(".pdf"), "pdf")):
-            with checkpoint.atomic_path(path) as tmp:
-                dpi = {"dpi": 150} if kind == "png" else {}
-                fig.savefig(tmp, format=kind, bbox_inches="tight", **dpi)
+    paths = []
+    with checkpoint.atomic_files(last_marks_complete=True) as files:
+
+        def write(path: Path, data: bytes):
+            files.path(path).write_bytes(data)
             paths.append(path)
-    claims_text = json.dumps([c.to_json() for c in claims], indent=2) + "\n"
-    checkpoint.atomic_write_text(claims_path, claims_text)
-    return [*paths, claims_path]
+
+        write(config, (json.dumps(dataclasses.asdict(cfg), indent=2) + "\n").encode())
+        write(npz, checkpoint.npz_bytes({k: np.asarray(v) for k, v in results.items()}))
+        parts = figure_parts(figure)
+        for fig, name in zip(parts.values(), figure_names(parts)):
+            png = outdir / name
+            for path, kind in ((png, "png"), (png.with_suffix(".pdf"), "pdf")):
+                dpi = {"dpi": 150} if kind == "png" else {}
+                fig.savefig(files.path(path), format=kind, bbox_inches="tight", **dpi)
+                paths.append(path)
+        if inputs:
+            write(outdir / INPUTS_FILE, (json.dumps(inputs, indent=2) + "\n").encode())
+        write(claims_path, (json.dumps([c.to_json() for c in claims], indent=2) + "\n").encode())
+    return paths
 
 
 # ------------------------------------------------------------------------- stage checkpoints
@@ -455,7 +498,26 @@ class Stages:
             self.remove()
         elif self.folder.exists():  # another configuration's stages: refuse before any work
             for path in sorted(self.folder.glob("*.npz")):
-                checkpoint.load(path, self.fingerprint)
+                try:
+                    checkpoint.load(path, self.fingerprint)
+                except checkpoint.CheckpointError:
+                    self._refuse_changed_input(path)
+                    raise
+
+    def _refuse_changed_input(self, path: Path) -> None:
+        """Raise a CheckpointError naming the input file if ``path`` was written from other
+        content of it (the fingerprint's ``inputs``)."""
+        digests = self.fingerprint.get("inputs")
+        if not digests:
+            return
+        try:
+            meta = checkpoint.read_meta(path)
+        except checkpoint.CheckpointError:
+            return
+        where = f"the checkpoints in {self.folder} were written"
+        changed = _outdir.changed_input(digests, self.fingerprint["config"], meta, where)
+        if changed:
+            raise checkpoint.CheckpointError(changed) from None
 
     def path(self, name: str) -> Path:
         # A name used again in the same run (the same helper called twice) gets its occurrence
@@ -504,14 +566,60 @@ class Stages:
 IN_MEMORY = Stages()
 
 
-def fingerprint(script: Script, cfg, checkpoint_every=None) -> dict:
+def fingerprint(script: Script, cfg, checkpoint_every=None, inputs=None) -> dict:
+    """What a stage checkpoint must match to be resumed: the script, every Config field,
+    ``checkpoint_every``, and the SHA-256 of every input file ``cfg`` names (``inputs``, else
+    computed: ``_outdir.input_digests``)."""
     config = json.loads(json.dumps(dataclasses.asdict(cfg)))
-    return {"script": script.name, "config": config, "checkpoint_every": checkpoint_every}
+    out = {"script": script.name, "config": config, "checkpoint_every": checkpoint_every}
+    inputs = _outdir.input_digests(cfg) if inputs is None else inputs
+    if inputs:  # absent without input files: checkpoints of earlier versions stay resumable
+        out["inputs"] = inputs
+    return out
 
 
-def _reuse_results(outdir: Path, cfg) -> dict:
-    """A finished result's arrays, after checking its config.json is ``cfg``'s."""
-    saved = json.loads((outdir / "config.json").read_text())
+class Plan(NamedTuple):
+    """What ``prepare`` found: the stages to run, or a finished result to re-plot."""
+
+    stages: Stages | None
+    results: dict | None = None  # a finished result's arrays (--resume re-plots it)
+    seconds: float | None = None  # its recorded run time
+    inputs: dict | None = None  # the input files' digests
+
+
+def _check_output_paths(outdir: Path) -> None:
+    """Every path a run writes in ``outdir`` is of the kind it writes (a folder in the way of
+    results.npz, a file in the way of checkpoint/ would fail after the work)."""
+    for name in (*OUTPUT_FILES, TIMING_FILE, INPUTS_FILE):
+        if (outdir / name).is_dir():
+            raise ValueError(
+                f"{outdir / name} is a folder where the run writes a file; remove it or choose "
+                "another --outdir"
+            )
+    folder = outdir / CHECKPOINT_DIR
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(
+            f"{folder} is a file where the run keeps its checkpoint folder; remove it or "
+            "choose another --outdir"
+        )
+
+
+def _remove_stale_temporaries(outdir: Path) -> None:
+    """Temporary files of atomic writes a killed run left (``.<name>.*.tmp``); safe to remove
+    while this run holds the folder."""
+    for folder in (outdir, outdir / CHECKPOINT_DIR):
+        if folder.is_dir():
+            for tmp in folder.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+
+
+def _reuse_results(outdir: Path, cfg, inputs: dict) -> tuple[dict, float | None]:
+    """A finished result's arrays and recorded run time, after checking its config.json is
+    ``cfg``'s and its input files are unchanged; every file read through one reader."""
+    redo = "pass --overwrite to compute it again, or choose another --outdir"
+    saved = checkpoint.read_json(outdir / "config.json", fix=redo)
+    if not isinstance(saved, dict):
+        raise ValueError(f"{outdir / 'config.json'} is not a Config (a JSON object); {redo}")
     now = json.loads(json.dumps(dataclasses.asdict(cfg)))
     for name in sorted(set(saved) | set(now)):
         if saved.get(name) != now.get(name):
@@ -520,8 +628,42 @@ def _reuse_results(outdir: Path, cfg) -> dict:
                 f"{saved.get(name)!r} there vs {now.get(name)!r} now); pass --overwrite to "
                 "replace it or choose another --outdir"
             )
-    with np.load(outdir / "results.npz", allow_pickle=False) as f:
-        return {k: f[k] for k in f.files}
+    if inputs and (outdir / INPUTS_FILE).exists():
+        recorded = checkpoint.read_json(outdir / INPUTS_FILE, fix=redo)
+        meta = {"config": now, "inputs": recorded if isinstance(recorded, dict) else {}}
+        changed = _outdir.changed_input(inputs, now, meta, f"the result in {outdir} was computed")
+        if changed:
+            raise ValueError(changed)
+    results = checkpoint.read_npz(outdir / "results.npz", fix=redo)
+    seconds = None
+    if (outdir / TIMING_FILE).exists():
+        fix = f"delete it (the re-plot then records its own time) or {redo}"
+        timing = checkpoint.read_json(outdir / TIMING_FILE, fix=fix)
+        seconds = timing.get("seconds") if isinstance(timing, dict) else None
+        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
+            raise ValueError(f"{outdir / TIMING_FILE} holds no run time in seconds; {fix}")
+    return results, seconds
+
+
+def prepare(script: Script, cfg, outdir: Path, *, resume=False, checkpoint_every=None) -> Plan:
+    """Everything ``execute`` checks before any work, in the folder it holds: the paths it will
+    write, the input files (each read once, digested), and with ``resume`` every file it will
+    read back (a finished result's config.json, results.npz, timing.json, inputs.json, or the
+    stage checkpoints). A ``ValueError`` naming the file and the fix if anything is wrong."""
+    outdir = Path(outdir)
+    _check_output_paths(outdir)
+    _remove_stale_temporaries(outdir)
+    inputs = _outdir.input_digests(cfg)
+    if resume and finished(outdir) and not (outdir / CHECKPOINT_DIR).exists():
+        results, seconds = _reuse_results(outdir, cfg, inputs)
+        return Plan(None, results, seconds, inputs)
+    stages = Stages(
+        outdir / CHECKPOINT_DIR,
+        fingerprint(script, cfg, checkpoint_every, inputs),
+        resume,
+        checkpoint_every,
+    )
+    return Plan(stages, inputs=inputs)
 
 
 def execute(
@@ -529,10 +671,12 @@ def execute(
 ) -> dict:
     """Run, plot, save; returns {"results", "claims", "paths", "seconds"} (used by the report).
 
-    The run is checkpointed by stages in ``outdir/checkpoint/`` (the ``Stages`` passed to
-    ``script.run(cfg, stages)``; the whole of ``script.run`` is the last stage), removed once
-    every output is written; with ``checkpoint_every`` a stage that supports it also saves its
-    progress every that many steps.
+    The run holds ``outdir`` for its whole length (``_outdir.hold``: another run on it is
+    refused naming this one's PID) and checks everything it can before any work (``prepare``;
+    such an error carries ``before_work = True``). It is checkpointed by stages in
+    ``outdir/checkpoint/`` (the ``Stages`` passed to ``script.run(cfg, stages)``; the whole of
+    ``script.run`` is the last stage), removed once every output is written; with
+    ``checkpoint_every`` a stage that supports it also saves its progress every that many steps.
     ``resume`` reuses the finished stages (and a finished result's results.npz); without it
     they are discarded.
     """
@@ -540,30 +684,27 @@ def execute(
 
     outdir = Path(outdir)
     start = time.perf_counter()
-    computed = None  # the run time recorded when a reused result was computed
-    if resume and finished(outdir) and not (outdir / CHECKPOINT_DIR).exists():
-        results = _reuse_results(outdir, cfg)
-        stages = None
-        if (outdir / TIMING_FILE).is_file():
-            computed = json.loads((outdir / TIMING_FILE).read_text())["seconds"]
-    else:
-        stages = Stages(
-            outdir / CHECKPOINT_DIR,
-            fingerprint(script, cfg, checkpoint_every),
-            resume,
-            checkpoint_every,
-        )
-        results = stages.run("results", lambda: script.run(cfg, stages))
-    seconds = time.perf_counter() - start if computed is None else computed
-    claims = list(script.claims(results, cfg)) if script.claims else []
-    figure = script.plot(results, cfg)
-    paths = save(outdir, cfg, results, figure, claims)
-    for fig in figure_parts(figure).values():
-        plt.close(fig)
-    if computed is None:
-        checkpoint.atomic_write_text(outdir / TIMING_FILE, json.dumps({"seconds": seconds}) + "\n")
-    if stages is not None:
-        stages.remove()
+    with contextlib.ExitStack() as held:
+        with before_work():
+            held.enter_context(_outdir.hold(outdir))
+            plan = prepare(script, cfg, outdir, resume=resume, checkpoint_every=checkpoint_every)
+        stages = plan.stages
+        if stages is None:
+            results = plan.results
+        else:
+            results = stages.run("results", lambda: script.run(cfg, stages))
+        computed = plan.seconds  # the run time recorded when a reused result was computed
+        seconds = time.perf_counter() - start if computed is None else computed
+        claims = list(script.claims(results, cfg)) if script.claims else []
+        figure = script.plot(results, cfg)
+        paths = save(outdir, cfg, results, figure, claims, plan.inputs)
+        for fig in figure_parts(figure).values():
+            plt.close(fig)
+        if computed is None:
+            text = json.dumps({"seconds": seconds}) + "\n"
+            checkpoint.atomic_write_text(outdir / TIMING_FILE, text)
+        if stages is not None:
+            stages.remove()
     if verbose:
         if script.summary is not None:
             print(script.summary(results, cfg))
@@ -571,6 +712,22 @@ def execute(
             print(f"[{'holds' if c.holds else 'FAILS'}] {c.claim}: {c.measured} ({c.criterion})")
         print(f"{script.name}: {seconds:.1f} s; wrote", ", ".join(str(p) for p in paths))
     return {"results": results, "claims": claims, "paths": paths, "seconds": seconds}
+
+
+@contextlib.contextmanager
+def before_work():
+    """Mark a ``ValueError`` raised in the block as found before any work (``before_work``
+    attribute): the command line exits 2 on it, the report shows its line without a
+    traceback."""
+    try:
+        yield
+    except ValueError as err:
+        err.before_work = True
+        raise
+
+
+def found_before_work(err: BaseException) -> bool:
+    return getattr(err, "before_work", False)
 
 
 def _ours(err: BaseException) -> bool:
@@ -607,25 +764,39 @@ def main(script: Script, argv=None) -> int:
 
     Bad input (a ``ValueError`` from jaxntk's or the script's checks, a ``DivergenceError``)
     exits with its one-line message and no traceback; the outdir is left as it was (the
-    checkpoints of finished stages stay, for ``--resume``).
+    checkpoints of finished stages stay, for ``--resume``). What is found before any work (the
+    folder held by another run, a corrupt file to resume from, an input file that is missing,
+    unreadable or changed since the checkpoints: ``prepare``) exits 2, the rest 1; an output
+    that cannot be written (``jaxntk.checkpoint.WriteError``, e.g. a full disk) exits 1.
     """
     setup_command_line()
     options = parse(argv, script.name, script.presets, script.doc)
+    prog = f"python -m experiments.{script.name}"
     try:
-        execute(
-            script,
-            options.cfg,
-            options.outdir,
-            resume=options.resume,
-            checkpoint_every=options.checkpoint_every,
-        )
+        with contextlib.ExitStack() as held:
+            with before_work():
+                held.enter_context(_outdir.hold(options.outdir))
+                # again, now that no other run can change it (parse checked it unheld)
+                check_outdir(options.outdir, resume=options.resume, overwrite=options.overwrite)
+            execute(
+                script,
+                options.cfg,
+                options.outdir,
+                resume=options.resume,
+                checkpoint_every=options.checkpoint_every,
+            )
     except (ValueError, FloatingPointError) as err:
         if not _ours(err):
             raise
         message = str(err)
-        if isinstance(err, checkpoint.CheckpointError):  # the library speaks of resume=False
+        if isinstance(err, checkpoint.CheckpointError) and "--overwrite" not in message:
+            # the library speaks of resume=False
             message += "; from the command line: --overwrite starts again, or choose a new --outdir"
-        raise SystemExit(f"python -m experiments.{script.name}: error: {message}") from None
+        if found_before_work(err):
+            refuse(prog, message)
+        raise SystemExit(f"{prog}: error: {message}") from None
+    except checkpoint.WriteError as err:  # a full disk, no permission: the old files are intact
+        raise SystemExit(f"{prog}: error: {err}") from None
     return 0
 
 

@@ -50,7 +50,7 @@ from . import _asym, _claims, _cli
 
 @dataclasses.dataclass(frozen=True)
 class Config(_asym.AsymConfig):
-    features: str = ""  # path to the .npz feature file (required)
+    features: str = _cli.input_file()  # path to the .npz feature file (required)
 
 
 QUICK = Config(lr=5.0, loss="softmax_ce", num_steps=2000, log_every=250, max_points=5000, ks=(),

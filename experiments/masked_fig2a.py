@@ -71,7 +71,8 @@ class Config:
     local_steps: int = 10
     num_rounds: int = 20
     window: int = 5  # rounds averaged for the plateau (the converged error)
-    features: str = ""  # path to the paper's ResNet50 feature file; "" = the stand-in ``data``
+    # path to the paper's ResNet50 feature file; "" = the stand-in ``data``
+    features: str = _cli.input_file()
     num_seeds: int = 3
     seed: int = 0
     # jaxntk.sweep_masked's engine options (_masked_data.sweep): the exact path ("auto": the

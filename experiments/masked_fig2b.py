@@ -66,7 +66,8 @@ class Config:
     # first non-improving round; the theory panel averages the last ``window`` of them.
     num_rounds: int = 40
     window: int = 10
-    features: str = ""  # path to the paper's ResNet50 feature file; "" = the stand-in ``data``
+    # path to the paper's ResNet50 feature file; "" = the stand-in ``data``
+    features: str = _cli.input_file()
     num_seeds: int = 2
     seed: int = 0
     # jaxntk.sweep_masked's engine options (_masked_data.sweep): the exact path ("auto": the

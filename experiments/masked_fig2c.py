@@ -63,7 +63,8 @@ class Config:
     # breaks after 6 non-improving rounds; the theory curves average the last ``window``.
     num_rounds: int = 40
     window: int = 10
-    features: str = ""  # path to the paper's ResNet50 feature file; "" = the stand-in ``data``
+    # path to the paper's ResNet50 feature file; "" = the stand-in ``data``
+    features: str = _cli.input_file()
     num_seeds: int = 3
     seed: int = 0
     # jaxntk.sweep_masked's engine options (_masked_data.sweep): the exact path ("auto": the

@@ -68,7 +68,8 @@ class Config:
     # curve, K = official_k with xi = official_keep_prob, shows what that does (0: skip it).
     official_k: int = 4
     official_keep_prob: float = 0.5
-    features: str = ""  # path to the paper's ResNet50 feature file; "" = the stand-in ``data``
+    # path to the paper's ResNet50 feature file; "" = the stand-in ``data``
+    features: str = _cli.input_file()
     num_seeds: int = 3
     seed: int = 0
     # jaxntk.sweep_masked's engine options (_masked_data.sweep): the exact path ("auto": the

@@ -77,7 +77,8 @@ class Config:
     num_rounds: int = 400
     window: int = 100
     kernel: str = "infinite"  # H of the heuristic: "infinite" (H_inf) or "empirical" (at init)
-    features: str = ""  # path to the paper's ResNet50 feature file; "" = the stand-in ``data``
+    # path to the paper's ResNet50 feature file; "" = the stand-in ``data``
+    features: str = _cli.input_file()
     num_seeds: int = 2
     seed: int = 0
     # jaxntk.sweep_masked's engine options (_masked_data.sweep): the exact path ("auto": the

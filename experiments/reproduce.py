@@ -182,7 +182,10 @@ def run_experiment(
     except Exception as err:  # a broken experiment must not stop the others
         row.status, row.reason = "failed", f"{type(err).__name__}: {err}"
         missing = isinstance(err, ModuleNotFoundError) and err.name == f"experiments.{name}"
-        row.details = "" if missing else traceback.format_exc()  # its message says it all
+        from . import _cli
+
+        refused = _cli.found_before_work(err)  # its folder or files, named in the message
+        row.details = "" if missing or refused else traceback.format_exc()  # the message says all
     finally:
         if row.status != "ok":
             row.seconds = time.perf_counter() - start
@@ -516,11 +519,20 @@ def reproduce(
     """Run the experiments and write the report; 0 if none failed, else 1.
 
     ``settings``: (field, value text) pairs applied to every experiment whose Config has the
-    field (``configure``).
+    field (``configure``). ``out`` is held for the whole run (``experiments._outdir.hold``:
+    another run on it is refused, ``FolderBusy`` naming its PID), and each experiment's folder
+    by its own run.
     """
-    from tqdm.auto import tqdm
+    from . import _outdir
 
     out = Path(out)
+    with _outdir.hold(out, "--out"):
+        return _reproduce(preset, out, seed, only, resume, checkpoint_every, publish_to, settings)
+
+
+def _reproduce(preset, out, seed, only, resume, checkpoint_every, publish_to, settings) -> int:
+    from tqdm.auto import tqdm
+
     names = list(only) if only else list(EXPERIMENTS)
     started = datetime.datetime.now().astimezone()
     start = time.perf_counter()
@@ -561,7 +573,7 @@ def main(argv=None) -> int:
 
 
 def _reproduce_args(args) -> int:
-    from . import _cli
+    from . import _cli, _outdir
 
     names = args.only or EXPERIMENTS
     if args.checkpoint_every is not None and args.checkpoint_every < 1:
@@ -570,17 +582,27 @@ def _reproduce_args(args) -> int:
     problem = check_settings(names, args.preset, args.set)
     if problem:
         return _usage_error(problem)
+    try:
+        _cli.check_folder(args.out, "--out")  # a file there would fail after the first run
+    except ValueError as err:
+        return _usage_error(str(err))
     _cli.setup_command_line()  # Agg backend, fast-compiling threefry (see there)
-    return reproduce(
-        args.preset,
-        args.out,
-        args.seed,
-        args.only,
-        args.resume,
-        args.checkpoint_every,
-        args.publish,
-        args.set,
-    )
+    try:
+        return reproduce(
+            args.preset,
+            args.out,
+            args.seed,
+            args.only,
+            args.resume,
+            args.checkpoint_every,
+            args.publish,
+            args.set,
+        )
+    except _outdir.FolderBusy as err:
+        return _usage_error(str(err))
+    except checkpoint.WriteError as err:  # the report could not be written (a full disk)
+        print(f"reproduce: error: {err}", file=sys.stderr)
+        return 1
 
 
 def _usage_error(message: str) -> int:

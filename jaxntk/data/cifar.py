@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxntk import checkpoint
 from jaxntk.data import download
 from jaxntk.data.images import one_hot
 
@@ -152,11 +153,9 @@ def load_features(path, *, n=None, preprocess=None, test_fraction: float = 0.2) 
         raise download.DataUnavailableError(
             f"feature file {path} not found; make one as the jaxntk.data.cifar docstring shows"
         )
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except ValueError as err:
-        raise ValueError(f"{path}: not a plain-array .npz ({err})") from err
+    arrays = checkpoint.read_npz(
+        path, fix="make it again as the jaxntk.data.cifar docstring shows (plain arrays, no pickle)"
+    )
     for key in ("features", "labels"):
         if key not in arrays:
             raise ValueError(
@@ -180,6 +179,11 @@ def load_features(path, *, n=None, preprocess=None, test_fraction: float = 0.2) 
         x_test, labels_test = None, None  # the masked paper trains on the first n rows only
     else:
         cut = len(x) - int(test_fraction * len(x))
+        if not 0 < cut < len(x):
+            raise ValueError(
+                f"{path}: its {len(x)} row(s) leave no train or no test rows at test_fraction="
+                f"{test_fraction}; add rows, or store features_test and labels_test in the file"
+            )
         x, x_test, labels, labels_test = x[:cut], x[cut:], labels[:cut], labels[cut:]
     classify = np.issubdtype(labels.dtype, np.integer) and labels.ndim == 1
     if classify:
