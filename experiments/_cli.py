@@ -32,6 +32,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import math
 import shutil
 import sys
 import tempfile
@@ -142,9 +143,17 @@ def check_protocol(cfg, allowed=PROTOCOLS) -> str:
     return cfg.protocol
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit 2): the message, then where the
+    forms are (--help), without argparse's usage block before it."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def parser_for(name: str, presets: dict, doc: str | None = None) -> argparse.ArgumentParser:
     default = presets["quick"]
-    parser = argparse.ArgumentParser(prog=f"python -m experiments.{name}", description=doc)
+    parser = OneLineParser(prog=f"python -m experiments.{name}", description=doc)
     parser.add_argument("--preset", choices=sorted(presets), default="quick")
     parser.add_argument("--outdir", type=Path, default=Path("results") / name)
     parser.add_argument(
@@ -253,14 +262,24 @@ def _atom(text: str, kind):
         if text.lower() in _TRUE + _FALSE:
             return text.lower() in _TRUE
         raise ValueError(f"{text!r} is not true or false")
-    if kind in (int, float, str):
+    if kind in (int, str):
         return kind(text)
+    if kind is float:
+        return _finite(float(text), text)
     for guess in (int, float):  # an undeclared item: the first type that reads it
         try:
-            return guess(text)
+            return _finite(guess(text), text)
         except ValueError:
             pass
     return text
+
+
+def _finite(value, text: str):
+    # "nan", "inf" and "1e400" read as floats, but no Config field means them: a NaN lr or
+    # keep_prob would reach the run (or train to NaN) instead of being refused here.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{text.strip()!r} is not a finite number")
+    return value
 
 
 def _example(kind) -> str:
@@ -290,7 +309,7 @@ def _show(value) -> str:
 def _parser_of(name: str, kind, example: str = ""):
     """argparse ``type=`` for a field of ``kind``: a clear error naming the expected form (the
     quick preset's value ``example`` where it has one)."""
-    if kind in (int, float, str):
+    if kind in (int, str):
         return kind  # argparse's own message: "invalid int value: 'wide'"
     example = example or _example(kind)
 

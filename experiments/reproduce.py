@@ -565,7 +565,9 @@ def _reproduce(preset, out, seed, only, resume, checkpoint_every, publish_to, se
 
 def main(argv=None) -> int:
     """``python -m experiments.reproduce [--preset P] [--out DIR] [--seed N] [--only a,b]``."""
-    parser = argparse.ArgumentParser(
+    from ._cli import OneLineParser
+
+    parser = OneLineParser(
         prog="python -m experiments.reproduce", description=__doc__.splitlines()[0]
     )
     args = add_arguments(parser).parse_args(argv)
@@ -612,10 +614,14 @@ def _usage_error(message: str) -> int:
 
 def cli(argv=None) -> int:
     """The ``jaxntk`` console command: ``jaxntk reproduce --preset quick --out results/``."""
-    parser = argparse.ArgumentParser(
+    from ._cli import OneLineParser
+
+    parser = OneLineParser(
         prog="jaxntk", description="jaxntk: shallow ReLU networks, masked neurons, node scaling."
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser
+    )
     add_arguments(
         commands.add_parser(
             "reproduce",
