@@ -157,46 +157,90 @@ def test_same_key_gives_bitwise_equal_results_in_two_processes(tmp_path):
 
 _KILLED = """
 import os, signal, sys
-from jaxntk.experiments import _cli, masked_demo
-real = _cli.Stages._save
-def save_then_die(self, *args, **kwargs):
-    real(self, *args, **kwargs)
-    os.kill(os.getpid(), signal.SIGKILL)
-_cli.Stages._save = save_then_die
-sys.exit(masked_demo.main(sys.argv[1:]))
+from jaxntk.experiments import _cli, masked_demo, asym_simulated
+# every file is committed by os.replace (jaxntk.checkpoint): die at the KILL_AT-th, before its
+# rename (the temporary file written, the target not yet replaced) or after it
+at, when = int(os.environ["KILL_AT"]), os.environ["KILL_WHEN"]
+real, calls = os.replace, [0]
+def replace_then_die(*args, **kwargs):
+    calls[0] += 1
+    if calls[0] == at and when == "before":
+        os.kill(os.getpid(), signal.SIGKILL)
+    real(*args, **kwargs)
+    if calls[0] == at:
+        os.kill(os.getpid(), signal.SIGKILL)
+os.replace = replace_then_die
+script = {"masked_demo": masked_demo, "asym_simulated": asym_simulated}[sys.argv[1]]
+sys.exit(script.main(sys.argv[2:]))
 """
 DEMO = ["--preset", "smoke", "--num_rounds", "3", "--num_seeds", "1"]
+# A multi-stage masked run (5 stages, then the outputs: 12 renames in all) and a GD run
+# checkpointed inside its stages (2 configurations x 4 chunks of 50 steps).
+FAULT_RUNS = {
+    "masked_demo": DEMO,
+    "asym_simulated": ["--preset", "smoke", "--checkpoint-every", "50", "--companion", "false"],
+}
+# (run, the rename to die at, before/after it): a few fixed points (the first stage, the last
+# stage's, among the outputs) and points drawn with seeds 0-2 over all the run's renames.
+_RNG = np.random.default_rng(0)
+FAULTS = [
+    ("masked_demo", 1, "after"),
+    ("masked_demo", 6, "before"),
+    ("masked_demo", 9, "before"),
+    ("asym_simulated", 3, "after"),
+    *[("masked_demo", int(_RNG.integers(1, 13)), w) for w in ("before", "after")],
+    ("asym_simulated", int(_RNG.integers(1, 10)), "before"),
+]
 
 
-@pytest.mark.experiments
-def test_killed_experiment_resumes_to_the_same_results_npz_byte_for_byte(tmp_path):
-    from jaxntk.experiments import _cli, _outdir
-
-    # The three runs compile the same programs: the whole run first, and the other two load them
-    # from this test's own XLA cache (the same executables; that compiling is deterministic is
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """Each fault run uninterrupted, and the environment every run shares (an XLA cache)."""
+    tmp = tmp_path_factory.mktemp("whole")
+    # The runs compile the same programs: the whole run first, the others load them from this
+    # test's own XLA cache (the same executables; that compiling is deterministic is
     # test_same_key_gives_bitwise_equal_results_in_two_processes' subject, which has no cache).
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
-        "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "xla_cache"),
+        "JAX_COMPILATION_CACHE_DIR": str(tmp / "xla_cache"),
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
     }
-    demo = [sys.executable, "-m", "experiments.masked_demo", *DEMO]
-    subprocess.run([*demo, "--outdir", str(tmp_path / "whole")], env=env, check=True)
-    assert any((tmp_path / "xla_cache").iterdir())  # the cache is in use
-    killed = subprocess.run(
-        [sys.executable, "-c", _KILLED, *DEMO, "--outdir", str(tmp_path / "run")], env=env
-    )
-    assert killed.returncode == -signal.SIGKILL
+    whole = {}
+    for name, args in FAULT_RUNS.items():
+        out = tmp / name
+        cmd = [sys.executable, "-m", f"experiments.{name}", *args, "--outdir", str(out)]
+        subprocess.run(cmd, env=env, check=True, capture_output=True)
+        whole[name] = (out / "results.npz").read_bytes()
+    assert any((tmp / "xla_cache").iterdir())  # the cache is in use
+    return whole, env
+
+
+@pytest.mark.experiments
+@pytest.mark.parametrize(("name", "at", "when"), FAULTS, ids=[f"{n}-{w}{a}" for n, a, w in FAULTS])
+def test_killed_experiment_resumes_to_the_same_results_npz_byte_for_byte(
+    uninterrupted, tmp_path, name, at, when
+):
+    from jaxntk.experiments import _cli, _outdir
+
+    whole, env = uninterrupted
     run = tmp_path / "run"
+    args = [*FAULT_RUNS[name], "--outdir", str(run)]
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED, name, *args],
+        env={**env, "KILL_AT": str(at), "KILL_WHEN": when}, capture_output=True,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
     # the lock file a killed holder leaves blocks nothing (test_reliability_io)
-    assert sorted(p.name for p in run.iterdir()) == [_outdir.LOCK_FILE, "checkpoint"]
-    assert [p.name for p in (run / "checkpoint").iterdir()] == ["method_0.npz"]
-    with pytest.raises(ValueError, match="pass --resume to continue it"):
-        _cli.check_outdir(run, resume=False, overwrite=False)
-    subprocess.run([*demo, "--outdir", str(run), "--resume"], env=env, check=True)
-    assert (run / "results.npz").read_bytes() == (tmp_path / "whole" / "results.npz").read_bytes()
+    assert _outdir.LOCK_FILE in {p.name for p in run.iterdir()}
+    if (run / "checkpoint").exists():
+        with pytest.raises(ValueError, match="pass --resume to continue it"):
+            _cli.check_outdir(run, resume=False, overwrite=False)
+    cmd = [sys.executable, "-m", f"experiments.{name}", *args, "--resume"]
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    assert (run / "results.npz").read_bytes() == whole[name]
     assert not (run / "checkpoint").exists()  # removed once the outputs are written
+    assert not list(run.glob(".*.tmp"))  # a killed write's temporary file is cleaned up
 
 
 @pytest.mark.experiments
