@@ -15,12 +15,10 @@ node 0 gets lam~ = 0; ``scaling.node_scales(kind="zipf_code")``), "theory" the p
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
 
 import jaxntk
 from jaxntk import plotting, prune, scaling
@@ -133,7 +131,8 @@ def train_configs(
     kind: str = "zipf",
     stages: _cli.Stages = _cli.IN_MEMORY,
 ):
-    """Train every (gamma, alpha) for every key; repetitions are one vmapped call per config.
+    """Train every (gamma, alpha) for every key: configurations x repetitions as one
+    ``jaxntk.sweep_gd`` program.
 
     Args:
       keys: (R,) PRNG keys, one network initialization per repetition (shared across configs,
@@ -142,8 +141,8 @@ def train_configs(
       gammas: sequence of (gamma, alpha).
       scales: optional sqrt(lam) per configuration, replacing ``node_scale(width, *gammas[g])``.
       kind: the Zipf law of gamma < 1 (``ZIPF_KIND[cfg.protocol]``; see ``node_scale``).
-      stages: the run's ``_cli.Stages``: each configuration is one stage, and with
-        ``checkpoint_every`` its GD saves its progress every that many steps.
+      stages: the run's ``_cli.Stages``: the width is one stage, and with ``checkpoint_every``
+        its GD saves its progress every that many steps.
 
     Returns:
       ``(params, scales, history)``: params stacked (G, R, ...), scales (G, width) and a dict of
@@ -151,81 +150,41 @@ def train_configs(
     """
     arrays = {k: data[k] for k in ("x_train", "y_train", "x_test", "y_test")}
     params0 = init_many(keys, arrays["x_train"].shape[1], width, arrays["y_train"].shape[1])
+    if scales is None:
+        scales = [node_scale(width, gamma, alpha, kind=kind) for gamma, alpha in gammas]
+    scales = jnp.stack(list(scales))
+    num_configs, num_keys = len(gammas), len(keys)
 
-    given = scales
-    params, scales, history = [], [], {}
-    for g, (gamma, alpha) in enumerate(tqdm(gammas, desc=desc or f"width {width}", leave=False)):
-        scale = node_scale(width, gamma, alpha, kind=kind) if given is None else given[g]
-
-        def one_config(scale=scale):  # one checkpointed stage
-            every = stages.checkpoint_every
-            if every is None:
-                p, h = _train(params0, arrays, scale, gd_cfg)
-            else:
-                p, h = _train_in_chunks(params0, arrays, scale, gd_cfg, every, stages.progress())
-            fields = {n: getattr(h, n) for n in HISTORY_FIELDS if getattr(h, n) is not None}
-            return {"params": p, "history": fields}
-
-        done = stages.run(f"train_{desc or 'width'}_{width}_config{g}", one_config)
-        params.append(done["params"])
-        scales.append(scale)
-        for name, value in done["history"].items():
-            history.setdefault(name, []).append(value)
-    stacked = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *params)
-    return stacked, jnp.stack(scales), {k: np.stack(v) for k, v in history.items()}
-
-
-def _gd_inputs(arrays: dict, scale):
-    """(x, y) and the keywords of ``train_gd`` / ``gd.start`` / ``gd.advance`` for one config."""
-    extra = {"node_scale": scale, "x_test": arrays["x_test"], "y_test": arrays["y_test"]}
-    return (arrays["x_train"], arrays["y_train"]), extra
-
-
-# The vmapped GD of one configuration, compiled once per (shapes, GDConfig) and reused by every
-# configuration, width and call with those (a jit defined inside the caller compiled anew on every
-# call). Data and weights are arguments, not closed-over constants: XLA would constant-fold them.
-@functools.partial(jax.jit, static_argnames="gd_cfg")
-def _train(params0, arrays, scale, gd_cfg):
-    (x, y), extra = _gd_inputs(arrays, scale)
-    return jax.vmap(lambda p: jaxntk.train_gd(p, x, y, gd_cfg, **extra))(params0)
-
-
-@functools.partial(jax.jit, static_argnames="gd_cfg")
-def _start(params0, arrays, scale, gd_cfg):
-    (x, y), extra = _gd_inputs(arrays, scale)
-    return jax.vmap(lambda p: jaxntk.gd.start(p, x, y, gd_cfg, **extra))(params0)
-
-
-@functools.partial(jax.jit, static_argnames=("gd_cfg", "num_logs"))
-def _advance(params0, arrays, scale, carry, first_log, gd_cfg, num_logs):
-    (x, y), extra = _gd_inputs(arrays, scale)
-
-    def one(p, c):
-        return jaxntk.gd.advance(p, x, y, gd_cfg, c, first_log, num_logs, **extra)
-
-    return jax.vmap(one)(params0, carry)
-
-
-def _train_in_chunks(params0, arrays, scale, gd_cfg, every: int, progress: dict | None):
-    """``_train``'s vmapped GD run through ``jaxntk.runner`` in chunks of ``every`` steps, each
-    saved as the stage's progress (``progress``: ``Stages.progress()``, the runner's checkpoint
-    keywords); a resumed stage continues from the last."""
-    if every % gd_cfg.log_every:
-        raise ValueError(
-            f"--checkpoint-every {every} must be a multiple of log_every={gd_cfg.log_every} "
-            "(a checkpoint holds whole logs); round it"
+    def all_configs():  # one checkpointed stage; runs config-major: run g * R + r
+        progress = stages.progress()
+        saving = {} if progress is None else {
+            "checkpoint": progress["checkpoint"], "fingerprint": progress["fingerprint"],
+            "resume": progress["resume"], "checkpoint_every": stages.checkpoint_every,
+        }  # fmt: skip
+        if stages.checkpoint_every is not None and stages.checkpoint_every % gd_cfg.log_every:
+            raise ValueError(
+                f"--checkpoint-every {stages.checkpoint_every} must be a multiple of log_every="
+                f"{gd_cfg.log_every} (a checkpoint holds whole logs); round it"
+            )
+        runs = jax.tree_util.tree_map(
+            lambda a: jnp.tile(a, (num_configs,) + (1,) * (a.ndim - 1)), params0
         )
-    x = arrays["x_train"]
-    carry, first = _start(params0, arrays, scale, gd_cfg)
-    carry, logs = jaxntk.runner.run(  # log 0 is ``first``: the chunks log from 1 on
-        lambda c, done, size: _advance(params0, arrays, scale, c, done + 1, gd_cfg, size),
-        carry, gd_cfg.num_logs - 1, every=every // gd_cfg.log_every, log_axis=1,
-        **(progress or {}),
-    )  # fmt: skip
-    history = jax.vmap(
-        lambda p, f, h: jaxntk.gd.finish(p, x, gd_cfg, jaxntk.gd.join(f, h), node_scale=scale)
-    )(params0, first, logs)
-    return {**params0, "w": carry[0]}, history
+        p, h = jaxntk.sweep_gd(
+            runs, arrays["x_train"], arrays["y_train"], gd_cfg,
+            node_scale=jnp.repeat(scales, num_keys, axis=0), x_test=arrays["x_test"],
+            y_test=arrays["y_test"], **saving,
+        )  # fmt: skip
+        fields = {n: getattr(h, n) for n in HISTORY_FIELDS if getattr(h, n) is not None}
+        by_config = jax.tree_util.tree_map(
+            lambda a: a.reshape((num_configs, num_keys) + a.shape[1:]), {"params": p,
+                                                                         "history": fields}
+        )
+        return by_config
+
+    done = stages.run(f"train_{desc or 'width'}_{width}", all_configs)
+    # in HISTORY_FIELDS order (a pytree's dict comes back sorted): results.npz keeps its bytes
+    history = {n: np.asarray(done["history"][n]) for n in HISTORY_FIELDS if n in done["history"]}
+    return done["params"], scales, history
 
 
 def top_node_movement(node_movement):

@@ -11,7 +11,7 @@ masks           mask sampling (the one sampler) and the per-neuron aggregation
 steps           the local-step loop (optax under lax.scan) every trainer runs
 rounds          one masked round, four exact paths (plain, compact, gram, gram_compact)
 train, sweep    train_masked (rounds under lax.scan) and grids of it as one program
-gd              train_gd: full-batch GD with in-scan NTG diagnostics
+gd, gd_sweep    train_gd: full-batch GD with in-scan NTG diagnostics; sweep_gd: R runs of it
 fullbatch       the full-batch loss of W that gd descends, its gradient written out
 metrics         risk, accuracy, node movement, NTG spectrum and change, node importance
 losses, ntk     the squared-loss conventions; empirical / closed-form NTKs (neural-tangents)
@@ -27,6 +27,7 @@ from jaxntk import (
     divergence,
     fullbatch,
     gd,
+    gd_sweep,
     losses,
     masks,
     metrics,
@@ -43,6 +44,7 @@ from jaxntk import (
 from jaxntk.checkpoint import CheckpointError
 from jaxntk.divergence import DivergenceError
 from jaxntk.gd import GDConfig, GDHistory, train_gd
+from jaxntk.gd_sweep import sweep_gd
 from jaxntk.model import ShallowReLU, apply, init_params
 from jaxntk.prune import PruneCurve, prune_curve
 from jaxntk.sweep import sweep_masked
@@ -58,6 +60,7 @@ __all__ = [
     "divergence",
     "fullbatch",
     "gd",
+    "gd_sweep",
     "GDConfig",
     "GDHistory",
     "HeadConfig",
@@ -84,6 +87,7 @@ __all__ = [
     "presets",
     "round_masks",
     "rounds",
+    "sweep_gd",
     "sweep_masked",
     "train_masked",
 ]

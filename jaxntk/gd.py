@@ -172,21 +172,9 @@ def train_gd(params: dict, x, y, cfg: GDConfig, *, node_scale=None, x_test=None,
     trainings (seeds, or gamma configurations of one width) in one compiled call (on CPU one
     after another: ``_in_turn``).
     """
-    if not isinstance(cfg, GDConfig):
-        raise ValueError(f"cfg must be a jaxntk.GDConfig, got {type(cfg).__name__}")
     check_inputs(params, x, y, node_scale, x_test, y_test)
-    points = x.shape[0] if cfg.ntk_points is None else cfg.ntk_points
-    if points > x.shape[0]:
-        raise ValueError(f"ntk_points={points} exceeds the {x.shape[0]} training points")
-    factor = divergence.factor(divergence_factor)
-    every = _validate.checkpointing(
-        checkpoint, checkpoint_every, resume, traced=divergence.is_traced(params, x, y)
-    )
-    if every is not None and every % cfg.log_every:
-        raise ValueError(
-            f"checkpoint_every={every} must be a multiple of log_every={cfg.log_every} "
-            "(a checkpoint holds whole logs); round it"
-        )
+    factor, every = check_run(cfg, params, x, y, checkpoint, checkpoint_every, resume,
+                              divergence_factor)  # fmt: skip
     fingerprint = None
     if checkpoint is not None:
         fingerprint = {
@@ -207,17 +195,36 @@ def train_gd(params: dict, x, y, cfg: GDConfig, *, node_scale=None, x_test=None,
 
     def check(logs):
         risk = np.concatenate([np.asarray(first.train_risk)[None], np.asarray(logs.train_risk)])
-        _check_divergence(risk, lambda: history_of(logs), factor, cfg, params, x, node_scale)
+        check_divergence(risk, lambda: history_of(logs), factor, cfg, params, x, node_scale)
 
     carry, logs = runner.run(
-        chunk, carry, cfg.num_logs - 1,
-        every=None if every is None else every // cfg.log_every, checkpoint=checkpoint,
+        chunk, carry, cfg.num_logs - 1, every=every, checkpoint=checkpoint,
         fingerprint=fingerprint, resume=resume, check=None if factor is None else check,
     )  # fmt: skip
     return {**params, "w": carry[0]}, history_of(logs)
 
 
-def _check_divergence(risk, history, factor, cfg, params, x, node_scale) -> None:
+def check_run(cfg, params, x, y, checkpoint, checkpoint_every, resume, divergence_factor):
+    """The run-level arguments of ``train_gd`` (and ``sweep_gd``): ``(factor, every)``, the
+    divergence factor (or None) and the logs per checkpoint chunk (None: one chunk)."""
+    if not isinstance(cfg, GDConfig):
+        raise ValueError(f"cfg must be a jaxntk.GDConfig, got {type(cfg).__name__}")
+    points = x.shape[0] if cfg.ntk_points is None else cfg.ntk_points
+    if points > x.shape[0]:
+        raise ValueError(f"ntk_points={points} exceeds the {x.shape[0]} training points")
+    factor = divergence.factor(divergence_factor)
+    every = _validate.checkpointing(
+        checkpoint, checkpoint_every, resume, traced=divergence.is_traced(params, x, y)
+    )
+    if every is not None and every % cfg.log_every:
+        raise ValueError(
+            f"checkpoint_every={every} must be a multiple of log_every={cfg.log_every} "
+            "(a checkpoint holds whole logs); round it"
+        )
+    return factor, None if every is None else every // cfg.log_every
+
+
+def check_divergence(risk, history, factor, cfg, params, x, node_scale, *, what="train_gd"):
     """``divergence.check`` on the logged training risk; ``history()`` is built only on failure."""
 
     def cut(i):
@@ -225,7 +232,7 @@ def _check_divergence(risk, history, factor, cfg, params, x, node_scale) -> None
 
     steps_logged = cfg.log_every * np.arange(risk.shape[0])
     divergence.check(
-        risk, steps_logged, what="train_gd", unit="step", lr=cfg.lr,
+        risk, steps_logged, what=what, unit="step", lr=cfg.lr,
         divergence_factor=factor, cut=cut, params=params, x=x, loss=cfg.loss,
         node_scale=node_scale, quantity="training risk mean((f-y)^2)",
     )  # fmt: skip
