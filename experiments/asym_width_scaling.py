@@ -16,8 +16,8 @@ Expected outcome (quick preset, measured): gamma = 1: movement slope ~ -0.5 and 
 
 Commands:
     python -m experiments.asym_width_scaling                  # quick: m = 250..2000, ~1 min
-    python -m experiments.asym_width_scaling --preset paper   # m = 250..4000, 5e4 steps, 5 seeds;
-                                                              # 21.8 min measured (2 cores, load 2-3)
+    python -m experiments.asym_width_scaling --preset paper   # m = 250..4000, 5e4 steps, 5 seeds
+        # (21.8 min measured on 2 cores at load 2-3)
     python -m experiments.asym_width_scaling --preset smoke   # seconds (tests)
 Outputs in --outdir (default results/asym_width_scaling/).
 """

@@ -61,7 +61,7 @@ def probability(name: str, value) -> None:
 def choice(name: str, value, options: Iterable[str]) -> str:
     """One of ``options`` (a registry's keys)."""
     options = tuple(options)
-    if value not in options:
+    if not isinstance(value, str) or value not in options:
         raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(map(repr, options))}")
     return value
 
@@ -126,18 +126,114 @@ def float_matrix(name: str, value, *, dtype=None, ncols: int | None = None, nrow
     finite_array(name, value)
 
 
+def dtype(name: str, value):
+    """``value`` as a floating NumPy dtype (None: JAX's default float)."""
+    try:
+        out = jnp.dtype(value) if value is not None else jnp.zeros(()).dtype
+    except TypeError:
+        raise ValueError(
+            f"{name} must be a floating dtype such as jnp.float32, got {value!r}"
+        ) from None
+    if not jnp.issubdtype(out, jnp.floating):
+        raise ValueError(f"{name} must be a floating dtype such as jnp.float32, got {out}")
+    return out
+
+
+def network(value, name: str = "params", *, runs: bool = False) -> None:
+    """A network as ``jaxntk.init_params`` returns it: w (width, in_dim) and a (width, out_dim),
+    floating arrays of one dtype, finite; ``runs``: every leaf with a leading run axis."""
+    if not isinstance(value, dict) or "w" not in value or "a" not in value:
+        got = sorted(value) if isinstance(value, dict) else type(value).__name__
+        raise ValueError(
+            f"{name} must be the dict jaxntk.init_params returns (keys 'w', 'a', 'out_scale', "
+            f"'in_scale'), got {got}"
+        )
+    lead = 1 if runs else 0
+    for leaf, form in (("w", "(width, in_dim)"), ("a", "(width, out_dim)")):
+        array = value[leaf]
+        ok = hasattr(array, "shape") and hasattr(array, "dtype") and array.ndim == 2 + lead
+        if not ok or not jnp.issubdtype(array.dtype, jnp.floating):
+            got = f"shape {array.shape}, dtype {array.dtype}" if hasattr(array, "dtype") else (
+                type(array).__name__)  # fmt: skip
+            form = f"(runs, {form[1:]}" if runs else form
+            raise ValueError(
+                f"{name}['{leaf}'] must be a floating array of shape {form}, got {got}; pass "
+                "what jaxntk.init_params returns"
+            )
+    w, a = value["w"], value["a"]
+    if a.shape[: lead + 1] != w.shape[: lead + 1] or a.dtype != w.dtype or 0 in w.shape:
+        raise ValueError(
+            f"{name}['a'] ({a.shape}, {a.dtype}) does not match {name}['w'] ({w.shape}, "
+            f"{w.dtype}): one row per hidden node in both, one dtype; pass what "
+            "jaxntk.init_params returns"
+        )
+    finite_array(f"{name}['w']", w)
+    finite_array(f"{name}['a']", a)
+    for leaf in ("out_scale", "in_scale"):
+        scale = value.get(leaf)
+        if scale is None or isinstance(scale, jax.core.Tracer):
+            continue
+        if np.shape(scale) != w.shape[:lead] or not np.all(np.isfinite(np.asarray(scale))):
+            raise ValueError(
+                f"{name}['{leaf}'] must be a finite number (one per run), got {scale!r}"
+            )
+
+
+def counts(name: str, value, *, low: int, high: int, each: str = "") -> np.ndarray | None:
+    """A non-empty 1-D sequence of integers in [low, high] (numbers of nodes): its concrete values,
+    or None for a tracer (only its dtype and rank checked)."""
+    if isinstance(value, jax.core.Tracer):
+        if value.ndim != 1 or not jnp.issubdtype(value.dtype, jnp.integer):
+            raise ValueError(f"{name} must be a 1-D array of integers, got {value!r}")
+        return None
+    # NumPy, not jnp: under an outer jit, jnp ops on a closed-over constant return tracers.
+    array = np.asarray(value) if not isinstance(value, dict) else np.asarray(None)
+    if array.ndim != 1 or array.size == 0 or not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"{name} must be a non-empty 1-D array of integers, got {value!r}")
+    if array.min() < low or array.max() > high:
+        raise ValueError(f"{each or name} must lie in [{low}, width={high}], got {array}")
+    return array
+
+
+# Elements in one array: XLA:CPU's random bits and reshapes index with 32-bit integers (a width
+# of 1.3e10 aborts the process inside XLA); no shallow network or data set here comes near it.
+ALLOCATION_LIMIT = 2**31 - 1
+
+
+def allocation(what: str, sizes: dict, dtype=None) -> None:
+    """Refuse sizes (``{argument: size}``) whose array would exceed ``ALLOCATION_LIMIT``
+    elements, before XLA tries: it runs out of memory or aborts the process."""
+    del dtype  # the limit is on elements, not bytes
+    elements = math.prod(int(n) for n in sizes.values())
+    if elements > ALLOCATION_LIMIT:
+        given = " x ".join(f"{name}={n}" for name, n in sizes.items())
+        raise ValueError(
+            f"{what} of {given} would hold {elements:.3g} elements, more than the 2**31 - 1 "
+            f"XLA indexes; check {' and '.join(sizes)}"
+        )
+
+
 def model_data(params, x, y, node_scale=None, *, names=("x", "y")) -> None:
     """Inputs/targets matching the network of ``params``, and an optional (width,) node scale."""
+    network(params)
     w, a = params["w"], params["a"]
     float_matrix(names[0], x, dtype=w.dtype, ncols=w.shape[1])
     float_matrix(names[1], y, dtype=w.dtype, ncols=a.shape[1], nrows=x.shape[0])
     if node_scale is not None:
-        if jnp.shape(node_scale) != (w.shape[0],):
-            raise ValueError(
-                f"node_scale must have shape (width,) = ({w.shape[0]},), "
-                f"got {jnp.shape(node_scale)}"
-            )
-        finite_array("node_scale", node_scale)
+        per_node("node_scale", node_scale, w.shape[0])
+
+
+def per_node(name: str, value, width: int) -> None:
+    """A (width,) real array of finite values, one per hidden node (a node scale, a mask)."""
+    dtype = getattr(value, "dtype", None) or np.asarray(value).dtype
+    if jnp.shape(value) != (width,) or not (
+        jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)
+    ):
+        raise ValueError(
+            f"{name} must have shape (width,) = ({width},) and real values, got shape "
+            f"{jnp.shape(value)} and dtype {dtype}"
+        )
+    finite_array(name, value)
 
 
 def checkpointing(checkpoint, checkpoint_every, resume, *, traced: bool) -> int | None:

@@ -61,8 +61,9 @@ class GDConfig:
         _validate.choice("loss", self.loss, losses.LOSSES)
         if self.ntk_points is not None:
             _validate.integer("ntk_points", self.ntk_points, minimum=1)
-        if not 0.0 <= self.momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        momentum = _validate._as_float(self.momentum)
+        if momentum is None or not 0.0 <= momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1) (a number), got {self.momentum!r}")
         if self.num_steps % self.log_every:
             raise ValueError(
                 f"num_steps={self.num_steps} must be a multiple of log_every={self.log_every} "

@@ -143,9 +143,9 @@ def init_params(
     out_dim = _validate.integer("out_dim", out_dim, minimum=1)
     _validate.choice("parameterization", parameterization, PARAMETERIZATIONS)
     _validate.positive("init_scale", init_scale)
-    dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise ValueError(f"dtype must be a floating dtype, got {dtype}")
+    dtype = _validate.dtype("dtype", dtype)
+    _validate.allocation("params['w']", {"width": width, "in_dim": in_dim}, dtype)
+    _validate.allocation("params['a']", {"width": width, "out_dim": out_dim}, dtype)
 
     if parameterization in ("code", "asym_code") and init_scale != 1.0:
         raise ValueError(

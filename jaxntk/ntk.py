@@ -100,6 +100,19 @@ def _reduce_full(full, modes):
     return reduced / _trace_normalizer(modes, full.shape[0], full.shape[2])
 
 
+def _check_model(params, x1, x2, modes, node_scale):
+    """The kernel's inputs on the shallow model: the network, x1 and x2 as (rows, in_dim) float
+    matrices of its dtype, an optional (width,) node scale."""
+    _validate.network(params)
+    w = params["w"]
+    for name, x in (("x1", x1), ("x2", x2)):
+        if x is not None:
+            _validate.float_matrix(name, x, dtype=w.dtype, ncols=w.shape[1])
+    if node_scale is not None:
+        _validate.per_node("node_scale", node_scale, w.shape[0])
+    _check_pair(x1, x2, modes)
+
+
 def _check_pair(x1, x2, modes):
     if x2 is not None and x2.shape[-1] != x1.shape[-1]:
         raise ValueError(f"x1 and x2 must have the same features: {x1.shape} vs {x2.shape}")
@@ -116,7 +129,7 @@ def _check_pair(x1, x2, modes):
 def closed_form(params, x1, x2=None, *, node_scale=None, trace_axes=(-1,), diagonal_axes=()):
     """The exact empirical NTK of the shallow model, without forming a Jacobian."""
     modes = _modes(trace_axes, diagonal_axes)
-    _check_pair(x1, x2, modes)
+    _check_model(params, x1, x2, modes, node_scale)
     w, a = params["w"], params["a"]
     if params.get("in_scale") is not None:  # d f / d w_j carries the scaled input in_scale x
         x1 = x1 * params["in_scale"]
@@ -278,6 +291,7 @@ def empirical(
         where it does).
     """
     _validate.choice("backend", backend, BACKENDS)
+    _check_model(params, x1, x2, _modes(trace_axes, diagonal_axes), node_scale)
     if implementation not in NT_IMPLEMENTATIONS:
         raise ValueError(f"implementation must be 1, 2 or 3, got {implementation!r}")
     if backend in ("auto", "closed_form"):
@@ -341,7 +355,17 @@ def masked(params, x, masks, keep_prob, *, node_scale=None, backend="auto", **ke
       the K surrogates. E_M[Theta^M] = Theta / xi; for categorical masks the mean is exactly
       Theta / xi = K Theta.
     """
-    base = jnp.ones(params["w"].shape[0], params["w"].dtype) if node_scale is None else node_scale
+    _validate.network(params)
+    width = params["w"].shape[0]
+    if not hasattr(masks, "shape") or jnp.ndim(masks) != 2 or jnp.shape(masks)[1] != width:
+        raise ValueError(
+            f"masks must be a (K, width) = (K, {width}) array (jaxntk.masks.sample), got "
+            f"{getattr(masks, 'shape', type(masks).__name__)}"
+        )
+    _validate.per_node("masks[0]", masks[0], width)
+    _validate.finite_array("masks", masks)
+    _validate.positive("keep_prob", keep_prob)
+    base = jnp.ones(width, params["w"].dtype) if node_scale is None else node_scale
 
     def one(mask):
         scale = base * mask / keep_prob

@@ -17,9 +17,8 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from jaxntk import metrics, model
+from jaxntk import _validate, metrics, model
 from jaxntk.gd import check_inputs
 
 
@@ -81,15 +80,8 @@ def prune_curve(
       A ``PruneCurve``. Pruning all nodes gives f = 0, so risk = mean(y^2).
     """
     check_inputs(params, x, y, node_scale, x_test, y_test)
-    # Range-check concrete counts with NumPy: under an outer jit, jnp ops on a closed-over
-    # constant return tracers, which cannot be compared in Python.
-    concrete = None if isinstance(counts, jax.core.Tracer) else np.asarray(counts)
+    _validate.counts("counts", counts, low=0, high=params["w"].shape[0])
     counts = jnp.asarray(counts)
-    width = params["w"].shape[0]
-    if counts.ndim != 1 or not jnp.issubdtype(counts.dtype, jnp.integer):
-        raise ValueError(f"counts must be a 1-D array of integers, got {counts!r}")
-    if concrete is not None and (concrete.min() < 0 or concrete.max() > width):
-        raise ValueError(f"counts must lie in [0, width={width}], got {concrete}")
     classify = y.shape[1] > 1
 
     def risks(inputs, targets):

@@ -157,6 +157,7 @@ def node_scales(
       for the Zipf kinds (node 0 — node 1 for "zipf_code" — is the largest).
     """
     width = _validate.integer("width", width, minimum=1)
+    _validate.allocation("lam", {"width": width}, jnp.float64)
     _validate.choice("kind", kind, KINDS)
     if isinstance(gamma, bool) or not isinstance(gamma, int | float) or not 0.0 <= gamma <= 1.0:
         raise ValueError(f"gamma must be a number in [0, 1] (1 = the NTK scaling), got {gamma!r}")

@@ -85,6 +85,8 @@ def sweep_masked(keys, params: dict, x, y, cfg: MaskedConfig, *, num_subnets=Non
             f"num_seeds); got shape {keys.shape} and dtype {keys.dtype}"
         )
     num_seeds = keys.shape[0]
+    w = params.get("w") if isinstance(params, dict) else None
+    _validate.network(params, runs=getattr(w, "ndim", 2) == 3)
     w = params["w"]
     if w.ndim == 2:
         params = jax.tree_util.tree_map(
@@ -100,7 +102,15 @@ def sweep_masked(keys, params: dict, x, y, cfg: MaskedConfig, *, num_subnets=Non
     _validate.model_data(jax.tree_util.tree_map(lambda a: a[0], params), x, y)
     check_mesh(mesh, cfg.num_subnets)
 
-    lengths = {len(v) for v in (num_subnets, keep_prob, lr, node_scale) if v is not None}
+    per_cell = {"num_subnets": num_subnets, "keep_prob": keep_prob, "lr": lr,
+                "node_scale": node_scale}  # fmt: skip
+    for name, values in per_cell.items():
+        if values is not None and np.ndim(values) == 0:
+            raise ValueError(
+                f"{name} must be one value per cell (a 1-d sequence; build the grid with "
+                f"np.meshgrid(...) and ravel it), got {values!r}"
+            )
+    lengths = {len(v) for v in per_cell.values() if v is not None}
     if len(lengths) > 1:
         raise ValueError(
             "num_subnets, keep_prob, lr and node_scale need one entry per cell; got lengths "

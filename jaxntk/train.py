@@ -62,6 +62,11 @@ class MaskedConfig:
         _validate.integer("num_subnets", self.num_subnets, minimum=1)
         _validate.integer("local_steps", self.local_steps, minimum=0)
         _validate.integer("num_rounds", self.num_rounds, minimum=0)
+        _validate.allocation(  # the history of local losses (rounds, K, tau)
+            "the local-step loss history",
+            {"num_rounds": self.num_rounds, "num_subnets": self.num_subnets,
+             "local_steps": self.local_steps},
+        )  # fmt: skip
         _validate.positive("lr", self.lr)
         _validate.choice("mask", self.mask, masks.MASK_KINDS)
         _validate.choice("unsampled", self.unsampled, masks.UNSAMPLED_RULES)

@@ -24,7 +24,6 @@ from typing import NamedTuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from jaxntk import _validate, metrics, model, steps
@@ -47,7 +46,7 @@ class HeadConfig:
     num_steps: int = 5000
 
     def __post_init__(self):
-        if not self.hidden or any(
+        if not isinstance(self.hidden, (tuple, list)) or not self.hidden or any(
             isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden
         ):
             raise ValueError(f"hidden must be a non-empty tuple of widths >= 1, got {self.hidden}")
@@ -156,23 +155,21 @@ def transfer_curve(
     head = HeadConfig.regression() if head is None else head
     if not isinstance(head, HeadConfig):
         raise ValueError(f"head must be a jaxntk.transfer.HeadConfig, got {type(head).__name__}")
+    _validate.network(params)
     _validate.float_matrix("x_train", x_train, dtype=params["w"].dtype, ncols=params["w"].shape[1])
     _validate.float_matrix("x_test", x_test, dtype=params["w"].dtype, ncols=params["w"].shape[1])
     _validate.float_matrix("y_train", y_train, dtype=params["w"].dtype, nrows=x_train.shape[0])
     _validate.float_matrix(
         "y_test", y_test, dtype=params["w"].dtype, nrows=x_test.shape[0], ncols=y_train.shape[1]
     )
+    if node_scale is not None:
+        _validate.per_node("node_scale", node_scale, params["w"].shape[0])
     check_node_scale(params, node_scale)
     # ks sets the static feature count (max k), so it must be concrete: NumPy, not jnp, since
     # under an outer jit jnp turns even a closed-over constant into a tracer.
     if isinstance(ks, jax.core.Tracer):
         raise ValueError("ks must be concrete (a list or NumPy array), not a traced value")
-    ks_np = np.asarray(ks)
-    width = params["w"].shape[0]
-    if ks_np.ndim != 1 or not np.issubdtype(ks_np.dtype, np.integer) or ks_np.size == 0:
-        raise ValueError(f"ks must be a non-empty 1-D array of integers, got {ks!r}")
-    if int(ks_np.min()) < 1 or int(ks_np.max()) > width:
-        raise ValueError(f"every k must lie in [1, width={width}], got {ks_np}")
+    ks_np = _validate.counts("ks", ks, low=1, high=params["w"].shape[0], each="every k")
     max_k = int(ks_np.max())
     ks = jnp.asarray(ks_np)
     top = order(params, node_scale, key=tie_key, descending=True)[:max_k]

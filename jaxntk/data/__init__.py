@@ -93,13 +93,19 @@ def _synthetic(name, key, dtype, options) -> Dataset:
     import jax.numpy as jnp
 
     if name == "unit_norm":
-        n = options.pop("n", 1000)
-        in_dim, out_dim = options.pop("in_dim", 2048), options.pop("out_dim", 10)
+        n = _validate.integer("n", options.pop("n", 1000), minimum=1)
+        in_dim = _validate.integer("in_dim", options.pop("in_dim", 2048), minimum=1)
+        out_dim = _validate.integer("out_dim", options.pop("out_dim", 10), minimum=1)
+        _validate.allocation("x and y", {"n": n, "in_dim + out_dim": in_dim + out_dim}, np.float32)
         x, y = unit_norm_regression(key, n, in_dim, out_dim, dtype=jnp.float32)
         _no_options(name, options)
         return _dataset(name, "regression", {"x_train": x, "y_train": y}, dtype, source="synthetic")
     n, n_test = options.pop("n", 100), options.pop("n_test", 100)
+    n = _validate.integer("n", n, minimum=1)
+    n_test = _validate.integer("n_test", n_test, minimum=0)
     in_dim, noise = options.pop("in_dim", 50), options.pop("noise", None)
+    in_dim = _validate.integer("in_dim", in_dim, minimum=1)
+    _validate.allocation("x", {"n": n, "n_test": n_test, "in_dim": in_dim}, np.float32)
     meta = {}
     if name == "sphere":
         x, y = sphere_sin(
