@@ -23,7 +23,9 @@ Reliability: every file is written atomically; a folder holding all five is a fi
 which a run refuses to replace without ``--overwrite``. While it runs, an experiment saves each
 finished stage (``Stages``) to ``OUTDIR/checkpoint/``; after a crash or a kill ``--resume``
 continues from them to bitwise the same ``results.npz``. The checkpoints are removed once the
-outputs are written.
+outputs are written. A run that makes no progress for ``--stall-timeout`` seconds (no stage or
+chunk finished, no CPU used; ``jaxntk.watchdog``) dumps every thread's stack and exits with
+status 3, naming the command that continues it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import contextlib
 import dataclasses
 import json
 import math
+import shlex
 import shutil
 import sys
 import tempfile
@@ -45,7 +48,7 @@ from typing import NamedTuple
 import numpy as np
 
 import jaxntk
-from jaxntk import checkpoint
+from jaxntk import checkpoint, watchdog
 
 from . import _outdir
 
@@ -124,6 +127,8 @@ class Options(NamedTuple):
     resume: bool = False
     overwrite: bool = False
     checkpoint_every: int | None = None
+    preset: str = "quick"
+    stall_timeout: float = watchdog.DEFAULT_TIMEOUT  # seconds, 0 off (``watchdog.timeout``)
 
 
 # ``Config.protocol`` of every figure script: "official" runs what the official code ran
@@ -173,6 +178,7 @@ def parser_for(name: str, presets: dict, doc: str | None = None) -> argparse.Arg
         help="also checkpoint every N GD steps inside a stage (the asymmetric-scaling scripts; a "
         "multiple of log_every); every script checkpoints after each stage regardless",
     )
+    add_stall_timeout(parser)
     fields = parser.add_argument_group(
         "Config fields (default: the preset's value)",
         "tuples are one argument with comma-separated items, pairs with a colon inside an item: "
@@ -191,6 +197,19 @@ def parser_for(name: str, presets: dict, doc: str | None = None) -> argparse.Arg
             help=f"(quick: {_show(getattr(default, field.name))})",
         )
     return parser
+
+
+def add_stall_timeout(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop a run that makes no progress (no stage or chunk finished, no CPU used) for "
+        f"this long: dump every thread's stack, print the resume command, exit "
+        f"{watchdog.EXIT_CODE}. 0 is off (default: ${watchdog.TIMEOUT_ENV}, else "
+        f"{watchdog.DEFAULT_TIMEOUT:g})",
+    )
 
 
 # Field kinds for the command line: int, float, str, bool, or ("tuple", item kind) where an
@@ -355,10 +374,35 @@ def parse(argv, name: str, presets: dict, doc: str | None = None) -> Options:
             f"--checkpoint-every must be a number of steps >= 1, got {args.checkpoint_every}"
         )
     try:
+        stall_timeout = watchdog.timeout(args.stall_timeout)
         check_outdir(args.outdir, resume=args.resume, overwrite=args.overwrite)
     except ValueError as err:
         refuse(parser.prog, str(err))
-    return Options(cfg, args.outdir, args.resume, args.overwrite, args.checkpoint_every)
+    return Options(
+        cfg, args.outdir, args.resume, args.overwrite, args.checkpoint_every, args.preset,
+        stall_timeout,
+    )  # fmt: skip
+
+
+def resume_command(script: Script, options: Options) -> str:
+    """The command line that continues the run ``options`` describes: its preset, every field
+    that differs from the preset, its --checkpoint-every and --stall-timeout, then ``--resume
+    --outdir DIR`` (or, for an ``--overwrite`` run that has saved no stage yet over a finished
+    result, which ``--resume`` would re-plot, the same ``--overwrite``)."""
+    args = ["--preset", options.preset]
+    preset = script.presets[options.preset]
+    for field in dataclasses.fields(options.cfg):
+        value = getattr(options.cfg, field.name)
+        if value != getattr(preset, field.name):
+            args += [f"--{field.name}", _show(value)]
+    if options.checkpoint_every is not None:
+        args += ["--checkpoint-every", str(options.checkpoint_every)]
+    if options.stall_timeout != watchdog.DEFAULT_TIMEOUT:
+        args += ["--stall-timeout", f"{options.stall_timeout:g}"]
+    outdir = Path(options.outdir)
+    restart = options.overwrite and finished(outdir) and not (outdir / CHECKPOINT_DIR).exists()
+    args += ["--overwrite" if restart else "--resume", "--outdir", str(outdir)]
+    return f"python -m experiments.{script.name} {shlex.join(args)}"
 
 
 def finished(outdir: Path) -> bool:
@@ -551,17 +595,22 @@ class Stages:
         """``fn()`` (a dict of arrays, nested dicts allowed, no None) as NumPy, checkpointed as
         the stage ``name`` when this has a folder. Names must be unique within a run."""
         if self.folder is None:
-            return _numpy_tree(fn())
+            value = _numpy_tree(fn())
+            watchdog.beat(f"stage {name}")
+            return value
         path = self.path(name)
         if self.resume and path.exists():
-            return checkpoint.load(path, self.fingerprint)[0]
+            value = checkpoint.load(path, self.fingerprint)[0]
+            watchdog.beat(f"stage {name} (read back)")
+            return value
         outer, self.current = self.current, path.with_suffix(".progress.npz")
         try:
-            value = _numpy_tree(fn())
+            value = _numpy_tree(fn())  # materialised: the stage's result is on the host
         finally:
             self.current = outer
         self._save(path, value)
         path.with_suffix(".progress.npz").unlink(missing_ok=True)
+        watchdog.beat(f"stage {name}")
         return value
 
     def _save(self, path: Path, value: dict) -> None:
@@ -786,13 +835,18 @@ def main(script: Script, argv=None) -> int:
     checkpoints of finished stages stay, for ``--resume``). What is found before any work (the
     folder held by another run, a corrupt file to resume from, an input file that is missing,
     unreadable or changed since the checkpoints: ``prepare``) exits 2, the rest 1; an output
-    that cannot be written (``jaxntk.checkpoint.WriteError``, e.g. a full disk) exits 1.
+    that cannot be written (``jaxntk.checkpoint.WriteError``, e.g. a full disk) exits 1. A
+    stalled run exits with ``jaxntk.watchdog.EXIT_CODE`` (``--stall-timeout``).
     """
     setup_command_line()
     options = parse(argv, script.name, script.presets, script.doc)
     prog = f"python -m experiments.{script.name}"
     try:
-        with contextlib.ExitStack() as held:
+        with watchdog.watch(
+            options.stall_timeout,
+            outdir=options.outdir,
+            command=lambda: resume_command(script, options),
+        ), contextlib.ExitStack() as held:
             with before_work():
                 held.enter_context(_outdir.hold(options.outdir))
                 # again, now that no other run can change it (parse checked it unheld)

@@ -33,12 +33,13 @@ import importlib.metadata
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 import traceback
 from pathlib import Path
 
-from jaxntk import checkpoint
+from jaxntk import checkpoint, watchdog
 
 EXPERIMENTS = [
     "masked_fig2a",
@@ -494,6 +495,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "claims.json, rows.json (e.g. docs/reproduction); the rows DIR already holds for other "
         "experiments (or variants) of the same preset are kept, so runs add up",
     )
+    from . import _cli
+
+    _cli.add_stall_timeout(parser)
     return parser
 
 
@@ -581,6 +585,10 @@ def _reproduce_args(args) -> int:
     if args.checkpoint_every is not None and args.checkpoint_every < 1:
         return _usage_error(f"--checkpoint-every must be a number of steps >= 1, got "
                             f"{args.checkpoint_every}")  # fmt: skip
+    try:
+        stall_timeout = watchdog.timeout(args.stall_timeout)
+    except ValueError as err:
+        return _usage_error(str(err))
     problem = check_settings(names, args.preset, args.set)
     if problem:
         return _usage_error(problem)
@@ -590,21 +598,42 @@ def _reproduce_args(args) -> int:
         return _usage_error(str(err))
     _cli.setup_command_line()  # Agg backend, fast-compiling threefry (see there)
     try:
-        return reproduce(
-            args.preset,
-            args.out,
-            args.seed,
-            args.only,
-            args.resume,
-            args.checkpoint_every,
-            args.publish,
-            args.set,
-        )
+        with watchdog.watch(stall_timeout, outdir=args.out, command=resume_command(args)):
+            return reproduce(
+                args.preset,
+                args.out,
+                args.seed,
+                args.only,
+                args.resume,
+                args.checkpoint_every,
+                args.publish,
+                args.set,
+            )
     except _outdir.FolderBusy as err:
         return _usage_error(str(err))
     except checkpoint.WriteError as err:  # the report could not be written (a full disk)
         print(f"reproduce: error: {err}", file=sys.stderr)
         return 1
+
+
+def resume_command(args) -> str:
+    """The command that continues the run of the parsed ``args``: the same, with ``--resume``."""
+    parts = ["--preset", args.preset, "--out", str(args.out)]
+    if args.seed is not None:
+        parts += ["--seed", str(args.seed)]
+    if args.only:
+        parts += ["--only", ",".join(args.only)]
+    if args.checkpoint_every is not None:
+        parts += ["--checkpoint-every", str(args.checkpoint_every)]
+    for field, value in args.set:
+        parts += ["--set", f"{field}={value}"]
+    if args.publish is not None:
+        parts += ["--publish", str(args.publish)]
+    if args.stall_timeout is not None:
+        parts += ["--stall-timeout", f"{args.stall_timeout:g}"]
+    command = getattr(args, "command", None)  # "reproduce" under the jaxntk console command
+    prog = "jaxntk reproduce" if command else "python -m experiments.reproduce"
+    return f"{prog} {shlex.join([*parts, '--resume'])}"
 
 
 def _usage_error(message: str) -> int:

@@ -18,6 +18,7 @@ losses, ntk     the squared-loss conventions; empirical / closed-form NTKs (neur
 scaling         node scales lam for asymmetrical scaling
 prune, transfer pruning curves and transfer heads
 runner          chunked runs with atomic checkpoints and resume (checkpoint, divergence)
+watchdog        the stall watchdog of command-line runs: heartbeats, every stack, exit 3
 data            data loaders (the ``data`` extra); ``jaxntk.experiments``: the figure scripts
 ==============  ===========================================================================
 """
@@ -40,6 +41,7 @@ from jaxntk import (
     scaling,
     steps,
     transfer,
+    watchdog,
 )
 from jaxntk.checkpoint import CheckpointError
 from jaxntk.divergence import DivergenceError
@@ -90,4 +92,5 @@ __all__ = [
     "sweep_gd",
     "sweep_masked",
     "train_masked",
+    "watchdog",
 ]

@@ -16,6 +16,8 @@ serves every chunk of equal size), each unit adding one entry to the leaves of `
 The file stores the leaves of ``(state, logs)`` by position; their structure comes from the
 caller's initial state and from ``jax.eval_shape`` of a chunk, and the fingerprint (the run's
 configuration and input digests) must match the caller's, else ``CheckpointError``.
+
+Every chunk's end bumps the stall watchdog's heartbeat (``jaxntk.watchdog.beat``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxntk import checkpoint as checkpoint_io
+from jaxntk import watchdog
 
 
 def _leaves(tree) -> dict:
@@ -88,6 +91,7 @@ def run(
         state, logs = advance(state, 0, total)
         if check is not None and not _traced(logs):
             check(logs)
+        watchdog.beat(f"runner: {total} units in one chunk")
         return state, logs
     every = every or total
     done, parts = 0, []
@@ -106,4 +110,5 @@ def run(
             check(parts[0])
         saved = {"state": _leaves(state), "logs": _leaves(parts[0])}
         checkpoint_io.save(checkpoint, saved, {**(fingerprint or {}), "done": done})
+        watchdog.beat(f"runner: chunk done, {done}/{total} units")
     return state, parts[0]

@@ -278,6 +278,11 @@ CLI_FLAG_CASES = [
         lambda t: ["--outdir", str(t / "o"), "--resume", "--overwrite"],
         r"--resume and --overwrite exclude each other",
     ),
+    (
+        "--stall-timeout -1",
+        lambda t: ["--outdir", str(t / "o"), "--stall-timeout", "-1"],
+        r"--stall-timeout must be a number of seconds >= 0 \(0 is off\), got -1",
+    ),
 ]
 
 

@@ -212,6 +212,7 @@ def test_published_runs_add_up_and_variants_are_rows_of_their_own(monkeypatch, t
         (["--set", "size=big"], "'big' does not fit size: write a INT, like size=4"),
         (["--set", "size"], "is not FIELD=VALUE"),
         (["--checkpoint-every", "-50"], "--checkpoint-every must be a number of steps >= 1"),
+        (["--stall-timeout", "-5"], "--stall-timeout must be a number of seconds >= 0"),
     ],
 )
 def test_reproduce_refuses_bad_flags_before_running(monkeypatch, tmp_path, capsys, argv, message):
