@@ -4,7 +4,9 @@
 every field of the script's frozen ``Config`` dataclass is a flag, spelled as the field
 (``--num_rounds 40``) or with dashes (``--num-rounds 40``), on top of ``--preset``. Values:
 
-* numbers and strings as written; booleans ``true``/``false`` (also ``1``/``0``, ``yes``/``no``);
+* numbers and strings as written; booleans ``true``/``false`` (also ``1``/``0``, ``yes``/``no``;
+  anything else is refused); in an untyped item (``--data_options standardize:no``) the words
+  ``true``/``false``/``yes``/``no`` are booleans, never strings;
 * tuples as one argument, items separated by commas: ``--keep_probs 0.3,0.5,0.7``,
   ``--widths 250,500``; a tuple of pairs separates the two parts of an item by a colon:
   ``--gammas 1:0,0.5:0.7`` ((gamma, alpha) pairs), ``--data_options n:500``; ``--ks ""`` is the
@@ -273,6 +275,7 @@ def _item_kind_of(items):
 
 
 _TRUE, _FALSE = ("1", "true", "yes"), ("0", "false", "no")
+_WORDS = {"true": True, "yes": True, "false": False, "no": False}
 
 
 def _atom(text: str, kind):
@@ -290,6 +293,10 @@ def _atom(text: str, kind):
             return _finite(guess(text), text)
         except ValueError:
             pass
+    # ... or a boolean spelled as one: kept a string, "no" would reach the option (e.g.
+    # data_options standardize:no) as a truthy value. 1/0 stay numbers, which bool options take.
+    if text.lower() in _WORDS:
+        return _WORDS[text.lower()]
     return text
 
 

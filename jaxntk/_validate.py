@@ -4,6 +4,14 @@ Every check raises a ``ValueError`` that names the argument, what it got and wha
 user sees the fix at the call they wrote, not a traceback from inside XLA. Checks that need values
 (NaN/inf) run only on concrete arrays: under ``jit``/``vmap`` the arguments are tracers and only
 their shapes and dtypes can be checked.
+
+One check per concept, called by every public entry that takes that input, so no entry accepts
+less than another: a network (``network``: train_masked, sweep_masked, train_gd, prune_curve,
+transfer_curve), a node scale (``per_node``), keys (``key`` / ``keys``), a keep probability, a
+learning rate, a K (``probability``, ``positive``, ``integer``: a grid applies the same scalar
+check to every cell through ``per_cell``), node counts (``counts``: prune and transfer), a flag
+(``boolean``), a share of rows (``fraction``), and data as loaded (``loaded``: every loader of
+``jaxntk.data`` and the final ``Dataset``).
 """
 
 from __future__ import annotations
@@ -58,6 +66,45 @@ def probability(name: str, value) -> None:
         raise ValueError(f"{name} must be a probability in (0, 1], got {value!r}")
 
 
+def nonnegative(name: str, value) -> float:
+    """A finite number >= 0 (a noise level, a momentum's lower end)."""
+    number = _as_float(value)
+    if number is None or not math.isfinite(number) or number < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return number
+
+
+def fraction(name: str, value, *, below_one: bool = False) -> float:
+    """A number in [0, 1] (or [0, 1) with ``below_one``): a share of rows, a momentum."""
+    number = _as_float(value)
+    top = "1)" if below_one else "1]"
+    if number is None or not (0.0 <= number < 1.0 if below_one else 0.0 <= number <= 1.0):
+        raise ValueError(f"{name} must be in [0, {top}, got {value!r}")
+    return number
+
+
+# What a boolean option accepts: Python and NumPy booleans, and the integers 0 and 1 (the command
+# line reads "1"/"0" as numbers). Strings are refused: "no" is truthy, so bool("no") would
+# silently turn an option on.
+def boolean(name: str, value) -> bool:
+    """``value`` as a bool; anything but True/False (or 1/0) is refused."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, numbers.Integral) and value in (0, 1):
+        return bool(value)
+    hint = " (a string, which Python counts as true)" if isinstance(value, str) else ""
+    raise ValueError(
+        f"{name} must be True or False, got {value!r}{hint}; pass True or False (on the "
+        "command line: true, false, yes, no, 1 or 0)"
+    )
+
+
+def instance(name: str, value, kind: type, spelled: str) -> None:
+    """``value`` is a ``kind`` (a configuration object), named as the user writes it."""
+    if not isinstance(value, kind):
+        raise ValueError(f"{name} must be a {spelled}, got {type(value).__name__}")
+
+
 def choice(name: str, value, options: Iterable[str]) -> str:
     """One of ``options`` (a registry's keys)."""
     options = tuple(options)
@@ -85,6 +132,25 @@ def key(value, name: str = "key") -> None:
         f"{name} must be a JAX PRNG key, got an array of dtype {dtype} and shape {value.shape}; "
         "make one with jax.random.key(seed) (or jax.random.PRNGKey(seed))"
     )
+
+
+def keys(value, name: str = "keys") -> int:
+    """A non-empty 1-D array of typed PRNG keys (one per repetition); returns how many."""
+    if not isinstance(value, jax.Array):
+        try:
+            value = jnp.asarray(value)
+        except (TypeError, ValueError):
+            value = np.asarray(None)  # not an array at all: refused below with its type
+    if value.ndim != 1 or not jnp.issubdtype(value.dtype, jax.dtypes.prng_key):
+        raise ValueError(
+            f"{name} must be a 1-d array of typed PRNG keys, e.g. jax.random.split("
+            f"jax.random.key(0), num_seeds); got shape {value.shape} and dtype {value.dtype}"
+        )
+    if value.shape[0] == 0:
+        raise ValueError(
+            f"{name} is empty: pass at least one key, e.g. jax.random.split(jax.random.key(0), 1)"
+        )
+    return value.shape[0]
 
 
 def finite_array(name: str, value) -> None:
@@ -139,60 +205,77 @@ def dtype(name: str, value):
     return out
 
 
-def network(value, name: str = "params", *, runs: bool = False) -> None:
-    """A network as ``jaxntk.init_params`` returns it: w (width, in_dim) and a (width, out_dim),
-    floating arrays of one dtype, finite; ``runs``: every leaf with a leading run axis."""
-    if not isinstance(value, dict) or "w" not in value or "a" not in value:
-        got = sorted(value) if isinstance(value, dict) else type(value).__name__
+def _shape_of(value) -> str:
+    return f"shape {value.shape}" if hasattr(value, "shape") else type(value).__name__
+
+
+def network(params, name: str = "params", *, runs: tuple = (), finite: bool = True) -> None:
+    """A network as ``jaxntk.init_params`` returns it: a dict of w (width, in_dim) and a
+    (width, out_dim), floating arrays of one dtype, and scalar ``out_scale`` / ``in_scale``;
+    ``runs``: the leading axes every leaf carries (one network per key of a sweep).
+
+    Each leaf is named by its key (``params['a']``), so a wrong leaf is not blamed on an argument
+    derived from it (a default node scale is built from the width of ``a``). ``finite=False``
+    checks the structure only (``apply``: evaluating a diverged network is allowed).
+    """
+    if not isinstance(params, dict) or not {"w", "a", "out_scale"} <= set(params):
+        got = sorted(params) if isinstance(params, dict) else type(params).__name__
         raise ValueError(
-            f"{name} must be the dict jaxntk.init_params returns (keys 'w', 'a', 'out_scale', "
-            f"'in_scale'), got {got}"
+            f"{name} must be the dict jaxntk.init_params returns (keys 'w', 'a', 'out_scale' "
+            f"and optionally 'in_scale'), got {got}"
         )
-    lead = 1 if runs else 0
-    for leaf, form in (("w", "(width, in_dim)"), ("a", "(width, out_dim)")):
-        array = value[leaf]
-        ok = hasattr(array, "shape") and hasattr(array, "dtype") and array.ndim == 2 + lead
-        if not ok or not jnp.issubdtype(array.dtype, jnp.floating):
-            got = f"shape {array.shape}, dtype {array.dtype}" if hasattr(array, "dtype") else (
-                type(array).__name__)  # fmt: skip
-            form = f"(runs, {form[1:]}" if runs else form
+    lead = "".join(f"{n}, " for n in runs)
+    w, a = params["w"], params["a"]
+    for leaf, form in (("w", "width, in_dim"), ("a", "width, out_dim")):
+        array = params[leaf]
+        ok = hasattr(array, "shape") and hasattr(array, "dtype") and array.ndim == 2 + len(runs)
+        if not ok or tuple(array.shape[: len(runs)]) != tuple(runs):
             raise ValueError(
-                f"{name}['{leaf}'] must be a floating array of shape {form}, got {got}; pass "
+                f"{name}['{leaf}'] must have shape ({lead}{form}), got {_shape_of(array)}; pass "
                 "what jaxntk.init_params returns"
             )
-    w, a = value["w"], value["a"]
-    if a.shape[: lead + 1] != w.shape[: lead + 1] or a.dtype != w.dtype or 0 in w.shape:
+        if not jnp.issubdtype(array.dtype, jnp.floating):
+            raise ValueError(f"{name}['{leaf}'] must hold floats, got dtype {array.dtype}")
+    if a.shape[-2] != w.shape[-2] or a.dtype != w.dtype:
         raise ValueError(
-            f"{name}['a'] ({a.shape}, {a.dtype}) does not match {name}['w'] ({w.shape}, "
-            f"{w.dtype}): one row per hidden node in both, one dtype; pass what "
-            "jaxntk.init_params returns"
+            f"{name}['a'] must have shape ({lead}width, out_dim) and dtype {w.dtype} with "
+            f"width = {w.shape[-2]} (the rows of {name}['w'], one per hidden node), got "
+            f"shape {a.shape} and dtype {a.dtype}; pass what jaxntk.init_params returns"
         )
-    finite_array(f"{name}['w']", w)
-    finite_array(f"{name}['a']", a)
+    if 0 in w.shape:
+        raise ValueError(f"{name}['w'] is empty (shape {w.shape}); a network needs >= 1 node")
+    if finite:
+        finite_array(f"{name}['w']", w)
+        finite_array(f"{name}['a']", a)
     for leaf in ("out_scale", "in_scale"):
-        scale = value.get(leaf)
-        if scale is None or isinstance(scale, jax.core.Tracer):
+        scale = params.get(leaf)
+        if scale is None:
             continue
-        if np.shape(scale) != w.shape[:lead] or not np.all(np.isfinite(np.asarray(scale))):
+        if jnp.shape(scale) != tuple(runs):
             raise ValueError(
-                f"{name}['{leaf}'] must be a finite number (one per run), got {scale!r}"
+                f"{name}['{leaf}'] must be a number (shape {tuple(runs)}), got shape "
+                f"{jnp.shape(scale)}"
             )
+        if finite:
+            finite_array(f"{name}['{leaf}']", scale)
 
 
-def counts(name: str, value, *, low: int, high: int, each: str = "") -> np.ndarray | None:
-    """A non-empty 1-D sequence of integers in [low, high] (numbers of nodes): its concrete values,
-    or None for a tracer (only its dtype and rank checked)."""
-    if isinstance(value, jax.core.Tracer):
-        if value.ndim != 1 or not jnp.issubdtype(value.dtype, jnp.integer):
-            raise ValueError(f"{name} must be a 1-D array of integers, got {value!r}")
-        return None
-    # NumPy, not jnp: under an outer jit, jnp ops on a closed-over constant return tracers.
-    array = np.asarray(value) if not isinstance(value, dict) else np.asarray(None)
-    if array.ndim != 1 or array.size == 0 or not np.issubdtype(array.dtype, np.integer):
-        raise ValueError(f"{name} must be a non-empty 1-D array of integers, got {value!r}")
-    if array.min() < low or array.max() > high:
-        raise ValueError(f"{each or name} must lie in [{low}, width={high}], got {array}")
-    return array
+def per_node(name: str, value, width: int, *, cells: int | None = None) -> None:
+    """A (width,) array of finite real numbers, one per hidden node (a node scale), or one such
+    row per cell of a grid: (cells, width)."""
+    shape = (width,) if cells is None else (cells, width)
+    form = "(width,)" if cells is None else "(cells, width)"
+    if jnp.shape(value) != shape:
+        raise ValueError(
+            f"{name} must have shape {form} = {shape}, got {jnp.shape(value)}"
+            + ("" if cells is None else "; one row of node scales per cell of the grid")
+        )
+    dtype = value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype
+    if jnp.issubdtype(dtype, jnp.bool_) or not (
+        jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)
+    ):
+        raise ValueError(f"{name} must hold real numbers, got dtype {dtype}")
+    finite_array(name, value)
 
 
 # Elements in one array: XLA:CPU's random bits and reshapes index with 32-bit integers (a width
@@ -223,23 +306,117 @@ def model_data(params, x, y, node_scale=None, *, names=("x", "y")) -> None:
         per_node("node_scale", node_scale, w.shape[0])
 
 
-def per_node(name: str, value, width: int) -> None:
-    """A (width,) real array of finite values, one per hidden node (a node scale, a mask)."""
-    dtype = getattr(value, "dtype", None) or np.asarray(value).dtype
-    if jnp.shape(value) != (width,) or not (
-        jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)
-    ):
+def counts(name: str, value, *, low: int, high: int, each: str = "") -> np.ndarray | None:
+    """A non-empty 1-D array of integers in [low, high] (numbers of nodes, with high the width):
+    its values, or None for a tracer (only its rank and dtype can be checked). ``each`` names
+    one entry in the range message ("every k")."""
+    if isinstance(value, jax.core.Tracer):
+        if value.ndim != 1 or not jnp.issubdtype(value.dtype, jnp.integer):
+            raise ValueError(f"{name} must be a 1-D array of integers, got {value!r}")
+        return None
+    # NumPy, not jnp: under an outer jit, jnp ops on a closed-over constant return tracers.
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        array = np.asarray(None)
+    if array.ndim != 1 or array.size == 0 or not np.issubdtype(array.dtype, np.integer):
         raise ValueError(
-            f"{name} must have shape (width,) = ({width},) and real values, got shape "
-            f"{jnp.shape(value)} and dtype {dtype}"
+            f"{name} must be a non-empty 1-D array of integers, got {value!r}; "
+            f"e.g. np.arange({low}, {high} + 1, step)"
         )
-    finite_array(name, value)
+    if array.min() < low or array.max() > high:
+        raise ValueError(f"{each or name} must lie in [{low}, width={high}], got {array}")
+    return array
+
+
+# ------------------------------------------------------------------------------ loaded data
+
+
+def loaded(where: str, value, *, ndims=(2,), min_rows: int = 1, fix: str = "") -> np.ndarray:
+    """An array as it was read from a file or built by a loader (``where`` names it, e.g.
+    ``"F.npz: 'labels'"``): real numbers, of one of the ranks ``ndims``, at least ``min_rows``
+    rows, no NaN/inf. Checked where the data are loaded, so bad data never start a training."""
+    fix = fix or "fix the file and load it again"
+    array = np.asarray(value)
+    if array.dtype == np.bool_ or not (
+        np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
+    ):
+        raise ValueError(f"{where} must hold real numbers, got dtype {array.dtype}; {fix}")
+    if array.ndim not in ndims:
+        ranks = " or ".join(f"{d}-D" for d in ndims)
+        raise ValueError(f"{where} must be {ranks}, got shape {array.shape}; {fix}")
+    if array.shape[0] < min_rows:
+        raise ValueError(
+            f"{where} has {array.shape[0]} row(s), fewer than the {min_rows} needed; {fix}"
+        )
+    finite = np.isfinite(array)
+    if not finite.all():
+        rows = int((~finite).reshape(len(array), -1).any(axis=1).sum())
+        raise ValueError(f"{where} holds NaN/inf in {rows} row(s); {fix}")
+    return array
+
+
+# ------------------------------------------------------------------------ grids (sweep_masked)
+
+
+def grid_size(per_cell: dict) -> int:
+    """The number of cells of a grid from its per-cell arguments (``{name: values or None}``;
+    1 when none is given): each a sequence of one entry per cell, all of one length, not empty."""
+    lengths = {}
+    for name, values in per_cell.items():
+        if values is None:
+            continue
+        try:
+            shape = np.shape(values)
+        except ValueError:  # a ragged list
+            shape = (None,)
+        if len(shape) == 0 or shape[0] is None:
+            raise ValueError(
+                f"{name} must be one value per cell (a 1-d sequence; build the grid with "
+                f"np.meshgrid(...) and ravel it), got {values!r}"
+            )
+        lengths[name] = shape[0]
+    if len(set(lengths.values())) > 1:
+        got = ", ".join(f"{name} has {n}" for name, n in lengths.items())
+        raise ValueError(
+            f"num_subnets, keep_prob, lr and node_scale need one entry per cell; got {got}"
+        )
+    size = next(iter(lengths.values()), 1)
+    if size == 0:
+        verb = "holds" if len(lengths) == 1 else "hold"
+        raise ValueError(
+            f"{' and '.join(lengths)} {verb} no cells; a grid needs at least one (or pass None "
+            "for one cell of cfg's values)"
+        )
+    return size
+
+
+def per_cell(name: str, values, num_cells: int, check) -> np.ndarray:
+    """``values`` (one per cell) as a 1-D NumPy array, every entry passing the scalar check of
+    its concept, ``check(name, value)`` — the same check a single run applies, so a grid accepts
+    exactly what ``train_masked`` accepts. The message names the cell."""
+    if isinstance(values, jax.core.Tracer):
+        raise ValueError(
+            f"{name} must be concrete (a list or NumPy array), not traced: the grid's values "
+            "decide how its cells are grouped into compiled batches"
+        )
+    array = np.asarray(values)
+    if array.shape != (num_cells,):
+        raise ValueError(
+            f"{name} must be one value per cell, shape ({num_cells},), got {array.shape}; "
+            "build the grid with np.meshgrid(...) and ravel it"
+        )
+    for cell, value in enumerate(array.tolist()):
+        try:
+            check(name, value)
+        except ValueError as err:
+            raise ValueError(f"{err} (cell {cell} of the grid)") from None
+    return array
 
 
 def checkpointing(checkpoint, checkpoint_every, resume, *, traced: bool) -> int | None:
     """The ``checkpoint=`` / ``checkpoint_every=`` / ``resume=`` keywords of the trainers."""
-    if not isinstance(resume, bool):
-        raise ValueError(f"resume must be True or False, got {resume!r}")
+    resume = boolean("resume", resume)
     if checkpoint is None:
         if checkpoint_every is not None or resume:
             raise ValueError(

@@ -61,9 +61,10 @@ class GDConfig:
         _validate.choice("loss", self.loss, losses.LOSSES)
         if self.ntk_points is not None:
             _validate.integer("ntk_points", self.ntk_points, minimum=1)
-        momentum = _validate._as_float(self.momentum)
-        if momentum is None or not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1) (a number), got {self.momentum!r}")
+        _validate.fraction("momentum", self.momentum, below_one=True)
+        # A frozen dataclass: normalise the flag in place, so a checkpoint's fingerprint and the
+        # static structure see one spelling of it (True, not 1).
+        object.__setattr__(self, "record_ntk", _validate.boolean("record_ntk", self.record_ntk))
         if self.num_steps % self.log_every:
             raise ValueError(
                 f"num_steps={self.num_steps} must be a multiple of log_every={self.log_every} "
@@ -173,6 +174,7 @@ def train_gd(params: dict, x, y, cfg: GDConfig, *, node_scale=None, x_test=None,
     trainings (seeds, or gamma configurations of one width) in one compiled call (on CPU one
     after another: ``_in_turn``).
     """
+    _validate.instance("cfg", cfg, GDConfig, "jaxntk.GDConfig")
     check_inputs(params, x, y, node_scale, x_test, y_test)
     factor, every = check_run(cfg, params, x, y, checkpoint, checkpoint_every, resume,
                               divergence_factor)  # fmt: skip

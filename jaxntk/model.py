@@ -186,6 +186,7 @@ def apply(params: dict, x, *, node_scale=None):
     Returns:
       (n, out_dim) outputs, or (out_dim,) for one example.
     """
+    _validate.network(params, finite=False)
     w = params["w"]
     if x.shape[-1] != w.shape[1]:
         raise ValueError(

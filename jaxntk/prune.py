@@ -80,6 +80,8 @@ def prune_curve(
       A ``PruneCurve``. Pruning all nodes gives f = 0, so risk = mean(y^2).
     """
     check_inputs(params, x, y, node_scale, x_test, y_test)
+    if key is not None:
+        _validate.key(key)
     _validate.counts("counts", counts, low=0, high=params["w"].shape[0])
     counts = jnp.asarray(counts)
     classify = y.shape[1] > 1

@@ -36,17 +36,17 @@ from jaxntk import _validate, rounds
 from jaxntk.train import MaskedConfig, MaskedHistory, _plan, check_mesh
 
 
-def _cells(name, values, default, num_cells, kind=float):
-    """Per-cell values as a NumPy array of length ``num_cells`` (``default`` when None)."""
+def _cells(name, values, default, num_cells, check, kind=float):
+    """Per-cell values as a NumPy array of length ``num_cells`` (``default`` when None), each
+    checked as ``train_masked`` checks that argument (``check``, from ``jaxntk._validate``)."""
     if values is None:
         return np.full(num_cells, default, dtype=kind)
-    values = np.asarray(values, dtype=kind)
-    if values.ndim != 1 or values.shape[0] != num_cells:
-        raise ValueError(
-            f"{name} must be one value per cell, shape ({num_cells},), got {values.shape}; "
-            "build the grid with np.meshgrid(...) and ravel it"
-        )
-    return values
+    return _validate.per_cell(name, values, num_cells, check).astype(kind)
+
+
+def _whole(name, value):
+    """num_subnets of one cell: an integer >= 1 (1.5 is refused, not truncated)."""
+    _validate.integer(name, value, minimum=1)
 
 
 def sweep_masked(keys, params: dict, x, y, cfg: MaskedConfig, *, num_subnets=None,
@@ -76,49 +76,28 @@ def sweep_masked(keys, params: dict, x, y, cfg: MaskedConfig, *, num_subnets=Non
     Returns:
       ``(w, history)``: w (S, G, width, in_dim) and a ``MaskedHistory`` with leading axes (S, G).
     """
-    if not isinstance(cfg, MaskedConfig):
-        raise ValueError(f"cfg must be a jaxntk.MaskedConfig, got {type(cfg).__name__}")
+    _validate.instance("cfg", cfg, MaskedConfig, "jaxntk.MaskedConfig")
+    num_seeds = _validate.keys(keys)
     keys = jnp.asarray(keys) if not isinstance(keys, jax.Array) else keys
-    if keys.ndim != 1 or not jnp.issubdtype(keys.dtype, jax.dtypes.prng_key):
-        raise ValueError(
-            "keys must be a 1-d array of typed PRNG keys, e.g. jax.random.split(jax.random.key(0), "
-            f"num_seeds); got shape {keys.shape} and dtype {keys.dtype}"
-        )
-    num_seeds = keys.shape[0]
-    w = params.get("w") if isinstance(params, dict) else None
-    _validate.network(params, runs=getattr(w, "ndim", 2) == 3)
-    w = params["w"]
-    if w.ndim == 2:
+    shared = getattr(params.get("w") if isinstance(params, dict) else None, "ndim", 2) == 2
+    # One network for all keys, or one per key: the same check as train_masked's, per run.
+    _validate.network(params, runs=() if shared else (num_seeds,))
+    if shared:
         params = jax.tree_util.tree_map(
-            lambda a: jnp.broadcast_to(a, (num_seeds,) + a.shape), params
+            lambda a: jnp.broadcast_to(a, (num_seeds,) + jnp.shape(a)), params
         )
-    elif w.ndim != 3 or w.shape[0] != num_seeds:
-        raise ValueError(
-            f"params must be one init_params output or one per key (leading axis {num_seeds}); "
-            f"got params['w'] of shape {w.shape}"
-        )
-    width, in_dim = params["w"].shape[1:]
+    w = params["w"]
+    width, in_dim = w.shape[1:]
     out_dim = params["a"].shape[-1]
     _validate.model_data(jax.tree_util.tree_map(lambda a: a[0], params), x, y)
     check_mesh(mesh, cfg.num_subnets)
+    pad = _validate.boolean("pad", pad)
 
-    per_cell = {"num_subnets": num_subnets, "keep_prob": keep_prob, "lr": lr,
-                "node_scale": node_scale}  # fmt: skip
-    for name, values in per_cell.items():
-        if values is not None and np.ndim(values) == 0:
-            raise ValueError(
-                f"{name} must be one value per cell (a 1-d sequence; build the grid with "
-                f"np.meshgrid(...) and ravel it), got {values!r}"
-            )
-    lengths = {len(v) for v in per_cell.values() if v is not None}
-    if len(lengths) > 1:
-        raise ValueError(
-            "num_subnets, keep_prob, lr and node_scale need one entry per cell; got lengths "
-            f"{sorted(lengths)}"
-        )
-    num_cells = lengths.pop() if lengths else 1
-    ks = _cells("num_subnets", num_subnets, cfg.num_subnets, num_cells, int)
-    if ks.min() < 1 or ks.max() > cfg.num_subnets:
+    num_cells = _validate.grid_size(
+        {"num_subnets": num_subnets, "keep_prob": keep_prob, "lr": lr, "node_scale": node_scale}
+    )
+    ks = _cells("num_subnets", num_subnets, cfg.num_subnets, num_cells, _whole, int)
+    if ks.max() > cfg.num_subnets:
         raise ValueError(
             f"num_subnets must lie in [1, cfg.num_subnets={cfg.num_subnets}] (cfg.num_subnets is "
             f"the grid's largest K); got {ks.min()}..{ks.max()}"
@@ -126,22 +105,16 @@ def sweep_masked(keys, params: dict, x, y, cfg: MaskedConfig, *, num_subnets=Non
     if cfg.mask == "categorical" and cfg.keep_prob is None and keep_prob is None:
         xis = 1.0 / ks
     else:
-        xis = _cells("keep_prob", keep_prob, cfg.surrogate_keep_prob, num_cells)
-    if xis.min() <= 0 or xis.max() > 1:
-        raise ValueError(f"keep_prob must lie in (0, 1], got {xis.min()}..{xis.max()}")
-    lrs = _cells("lr", lr, cfg.lr, num_cells)
-    if not np.all(np.isfinite(lrs) & (lrs > 0)):
-        raise ValueError(f"lr must be finite and > 0 in every cell, got {lrs}")
+        xis = _cells(
+            "keep_prob", keep_prob, cfg.surrogate_keep_prob, num_cells, _validate.probability
+        )
+    lrs = _cells("lr", lr, cfg.lr, num_cells, _validate.positive)
     dtype = w.dtype
     if node_scale is None:
         scales = jnp.ones((num_cells, width), dtype)
     else:
+        _validate.per_node("node_scale", node_scale, width, cells=num_cells)
         scales = jnp.asarray(node_scale, dtype)
-        if scales.shape != (num_cells, width):
-            raise ValueError(
-                f"node_scale must have shape (cells, width) = ({num_cells}, {width}), "
-                f"got {scales.shape}"
-            )
 
     params = {**params, "in_scale": params.get("in_scale", jnp.ones((num_seeds,), dtype))}
     cells = {

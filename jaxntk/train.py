@@ -188,8 +188,7 @@ def train_masked(key, params: dict, x, y, cfg: MaskedConfig, *, node_scale=None,
     program with the fast paths.
     """
     _validate.key(key)
-    if not isinstance(cfg, MaskedConfig):
-        raise ValueError(f"cfg must be a jaxntk.MaskedConfig, got {type(cfg).__name__}")
+    _validate.instance("cfg", cfg, MaskedConfig, "jaxntk.MaskedConfig")
     _validate.model_data(params, x, y, node_scale)
     check_mesh(mesh, cfg.num_subnets)
     factor = divergence.factor(divergence_factor)

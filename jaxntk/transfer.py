@@ -152,24 +152,26 @@ def transfer_curve(
       A ``TransferCurve``.
     """
     _validate.key(key)
+    if tie_key is not None:
+        _validate.key(tie_key, "tie_key")
     head = HeadConfig.regression() if head is None else head
-    if not isinstance(head, HeadConfig):
-        raise ValueError(f"head must be a jaxntk.transfer.HeadConfig, got {type(head).__name__}")
+    _validate.instance("head", head, HeadConfig, "jaxntk.transfer.HeadConfig")
     _validate.network(params)
-    _validate.float_matrix("x_train", x_train, dtype=params["w"].dtype, ncols=params["w"].shape[1])
-    _validate.float_matrix("x_test", x_test, dtype=params["w"].dtype, ncols=params["w"].shape[1])
-    _validate.float_matrix("y_train", y_train, dtype=params["w"].dtype, nrows=x_train.shape[0])
+    dtype, in_dim, width = params["w"].dtype, params["w"].shape[1], params["w"].shape[0]
+    _validate.float_matrix("x_train", x_train, dtype=dtype, ncols=in_dim)
+    _validate.float_matrix("x_test", x_test, dtype=dtype, ncols=in_dim)
+    _validate.float_matrix("y_train", y_train, dtype=dtype, nrows=x_train.shape[0])
     _validate.float_matrix(
-        "y_test", y_test, dtype=params["w"].dtype, nrows=x_test.shape[0], ncols=y_train.shape[1]
+        "y_test", y_test, dtype=dtype, nrows=x_test.shape[0], ncols=y_train.shape[1]
     )
     if node_scale is not None:
-        _validate.per_node("node_scale", node_scale, params["w"].shape[0])
+        _validate.per_node("node_scale", node_scale, width)
     check_node_scale(params, node_scale)
-    # ks sets the static feature count (max k), so it must be concrete: NumPy, not jnp, since
-    # under an outer jit jnp turns even a closed-over constant into a tracer.
+    standardize_features = _validate.boolean("standardize_features", standardize_features)
+    # ks sets the static feature count (max k), so it must be concrete.
     if isinstance(ks, jax.core.Tracer):
         raise ValueError("ks must be concrete (a list or NumPy array), not a traced value")
-    ks_np = _validate.counts("ks", ks, low=1, high=params["w"].shape[0], each="every k")
+    ks_np = _validate.counts("ks", ks, low=1, high=width, each="every k")
     max_k = int(ks_np.max())
     ks = jnp.asarray(ks_np)
     top = order(params, node_scale, key=tie_key, descending=True)[:max_k]

@@ -179,6 +179,214 @@ API_CASES = [
 ]
 
 
+# sweep_masked checks every cell as train_masked checks its one value (issue 26, mechanism 4).
+KEYS = jax.random.split(jax.random.key(1), 2)
+
+
+def _sweep(params=None, **kw):
+    p, x, y = problem()
+    return jaxntk.sweep_masked(kw.pop("keys", KEYS), p if params is None else params, x, y,
+                               kw.pop("cfg", MASKED), **kw)  # fmt: skip
+
+
+def _features(tmp_path, options=(), **arrays):
+    """data.load("features") of an .npz holding ``arrays`` (10 rows of 3 features, 3 classes)."""
+    path = tmp_path / "F.npz"
+    np.savez(path, **{"features": np.ones((10, 3)), "labels": np.arange(10) % 3, **arrays})
+    return data.load("features", path=path, **dict(options))
+
+
+NAN = float("nan")
+API_CASES += [
+    (
+        "sweep num_subnets not integers",
+        lambda t: _sweep(num_subnets=[1.5, 2]),
+        r"num_subnets must be an integer >= 1, got 1.5 \(cell 0 of the grid\)",
+    ),
+    (
+        "sweep keep_prob NaN",
+        lambda t: _sweep(keep_prob=[NAN, 0.5]),
+        r"keep_prob must be a probability in \(0, 1\], got nan \(cell 0 of the grid\)",
+    ),
+    (
+        "sweep lr inf",
+        lambda t: _sweep(lr=[0.1, float("inf")]),
+        r"lr must be a finite number > 0, got inf \(cell 1 of the grid\)",
+    ),
+    ("sweep empty grid", lambda t: _sweep(num_subnets=[]), r"num_subnets holds no cells"),
+    ("sweep zero keys", lambda t: _sweep(keys=KEYS[:0]), r"keys is empty: pass at least one key"),
+    (
+        "sweep one number for a per-cell argument",
+        lambda t: _sweep(keep_prob=0.5),
+        r"keep_prob must be one value per cell",
+    ),
+    (
+        "sweep per-cell lengths disagree",
+        lambda t: _sweep(num_subnets=[1, 2], lr=[0.1]),
+        r"need one entry per cell; got num_subnets has 2, lr has 1",
+    ),
+    (
+        "sweep params for another number of keys",
+        lambda t: _sweep(
+            jax.vmap(lambda k: jaxntk.init_params(k, 3, 8, 2, dtype=jnp.float64))(
+                jax.random.split(jax.random.key(0), 3)
+            )
+        ),
+        r"params\['w'\] must have shape \(2, width, in_dim\), got shape \(3, 8, 3\)",
+    ),
+    ("sweep pad a string", lambda t: _sweep(pad="no"), r"pad must be True or False, got 'no'"),
+    (
+        "GD record_ntk a string",
+        lambda t: jaxntk.GDConfig(lr=0.1, num_steps=4, log_every=2, record_ntk="no"),
+        r"record_ntk must be True or False, got 'no' \(a string",
+    ),
+    (
+        "transfer standardize_features a string",
+        lambda t: _entry("transfer_curve", standardize_features="no"),
+        r"standardize_features must be True or False, got 'no'",
+    ),
+    (
+        "prune counts empty",
+        lambda t: jaxntk.prune_curve(*problem()[:1], None, *problem()[1:], []),
+        r"counts must be a non-empty 1-D array of integers",
+    ),
+    # Data are checked where they are loaded (mechanism 5): file and key named.
+    (
+        "feature file with a NaN label",
+        lambda t: _features(t, labels=np.r_[NAN, np.ones(9)]),
+        r"F.npz: 'labels' holds NaN/inf in 1 row\(s\)",
+    ),
+    (
+        "feature file with inf in its test features",
+        lambda t: _features(t, features_test=np.full((2, 3), np.inf), labels_test=np.zeros(2, int)),
+        r"F.npz: 'features_test' holds NaN/inf in 2 row\(s\)",
+    ),
+    (
+        "feature file with negative class labels",
+        lambda t: _features(t, labels=-np.arange(1, 11)),
+        r"F.npz: 'labels' holds class indices, which must be >= 0 .*got min -10",
+    ),
+    (
+        "feature file of one row",
+        lambda t: _features(t, features=np.ones((1, 3)), labels=np.zeros(1, int)),
+        r"F.npz: test_fraction=0.2 of 1 row\(s\) leaves no test row",
+    ),
+    (
+        "feature file with fewer labels than rows",
+        lambda t: _features(t, labels=np.zeros(9, int)),
+        r"F.npz: 'features' has 10 rows but 'labels' has 9",
+    ),
+    (
+        "feature file with text features",
+        lambda t: _features(t, features=np.full((10, 3), "a")),
+        r"F.npz: 'features' must hold real numbers",
+    ),
+    (
+        "feature file with features_test but no labels_test",
+        lambda t: _features(t, features_test=np.ones((2, 3))),
+        r"needs both 'features_test' and 'labels_test'",
+    ),
+    (
+        "feature file overflowing float32",
+        lambda t: _features(t, features=np.full((10, 3), 1e39)),
+        r"data set 'features': x_train holds NaN/inf in 8 row\(s\).*larger dtype",
+    ),
+    (
+        "feature file, n=0",
+        lambda t: _features(t, options={"n": 0}),
+        r"n must be an integer >= 1, got 0",
+    ),
+    (
+        "feature file, test_fraction NaN",
+        lambda t: _features(t, options={"test_fraction": NAN}),
+        r"test_fraction must be in \[0, 1\), got nan",
+    ),
+    # Messages that name the argument at fault (mechanism 7).
+    (
+        "UCI split fractions NaN",
+        lambda t: data.load("concrete", fractions=(0.4, NAN, 0.2)),
+        r"fractions\[1\] \(the transfer share\) must be in \[0, 1\], got nan",
+    ),
+    (
+        "UCI standardize a string",
+        lambda t: data.load("concrete", standardize="no"),
+        r"standardize must be True or False, got 'no'",
+    ),
+    (
+        "synthetic train split of 0 rows",
+        lambda t: data.load("sphere", jax.random.key(0), n=0, n_test=5),
+        r"n must be an integer >= 1, got 0",
+    ),
+    (
+        "one-hot of negative labels",
+        lambda t: data.images.one_hot(np.array([-2, 1]), 3),
+        r"labels must be class indices 0..2 \(num_classes=3\), got values from -2 to 1",
+    ),
+]
+
+
+# One concept, one check, every entry (mechanism 4): each bad network or node scale is given to
+# every public trainer/evaluator that takes it, and each names the same argument.
+ENTRIES = ("train_masked", "train_gd", "sweep_masked", "prune_curve", "transfer_curve")
+
+
+def _entry(name, params=None, node_scale=None, **kw):
+    p, x, y = problem()
+    p = p if params is None else params
+    if name == "train_masked":
+        return jaxntk.train_masked(jax.random.key(0), p, x, y, MASKED, node_scale=node_scale)
+    if name == "train_gd":
+        return jaxntk.train_gd(p, x, y, GD, node_scale=node_scale)
+    if name == "sweep_masked":  # one cell: its node scale is a (1, width) grid
+        return _sweep(p, node_scale=None if node_scale is None else node_scale[None])
+    if name == "prune_curve":
+        return jaxntk.prune_curve(p, node_scale, x, y, [0, 1])
+    return jaxntk.transfer_curve(jax.random.key(0), p, node_scale, x, y, x, y, [1, 2], **kw)
+
+
+def _good():
+    return problem()[0]
+
+
+CONCEPT_CASES = [
+    (
+        "params['a'] of another width",
+        dict(params=lambda: {**_good(), "a": _good()["a"][:7]}),
+        r"params\['a'\] must have shape \((2, )?width, out_dim\) .*width = 8",
+    ),
+    (
+        "params without 'a'",
+        dict(params=lambda: {"w": _good()["w"], "out_scale": _good()["out_scale"]}),
+        r"params must be the dict jaxntk.init_params returns",
+    ),
+    (
+        "params['w'] holding NaN",
+        dict(params=lambda: {**_good(), "w": _good()["w"].at[0, 0].set(jnp.nan)}),
+        r"params\['w'\] holds \d+ NaN/inf",
+    ),
+    (
+        "node_scale all NaN",
+        dict(node_scale=lambda: jnp.full(8, jnp.nan, jnp.float64)),
+        r"node_scale holds 8 NaN/inf",
+    ),
+    (
+        "node_scale of another width",
+        dict(node_scale=lambda: jnp.ones(7, jnp.float64)),
+        r"node_scale must have shape \((cells, )?width,?\) = \((1, )?8,?\)",
+    ),
+]
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+@pytest.mark.parametrize(
+    ("name", "change", "message"), CONCEPT_CASES, ids=[c[0] for c in CONCEPT_CASES]
+)
+def test_every_entry_checks_a_concept_alike(entry, name, change, message):
+    with pytest.raises(ValueError, match=message) as info:
+        _entry(entry, **{k: make() for k, make in change.items()})
+    assert_ours(info)
+
+
 @pytest.mark.parametrize(("name", "call", "message"), API_CASES, ids=[c[0] for c in API_CASES])
 def test_bad_api_input(tmp_path, name, call, message):
     with pytest.raises(ValueError, match=message) as info:
@@ -395,3 +603,19 @@ def test_a_tuple_that_does_not_fit_is_refused_with_its_form(tmp_path, capsys, ar
     assert info.value.code == 2
     assert re.search(message, capsys.readouterr().err)
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.experiments
+def test_untyped_boolean_words_are_booleans_on_the_cli(tmp_path):
+    """--data_options items have no declared type: true/false/yes/no are booleans (a string
+    "no" would switch an option on), and another word reaches the option's own check."""
+    from jaxntk.experiments import _cli, asym_regression
+
+    out = ["--outdir", str(tmp_path / "o")]
+    words = "standardize:no,a:Yes,b:false,c:1,d:text"
+    cfg = _cli.parse(["--data-options", words, *out], "asym_regression", asym_regression.PRESETS)
+    options = dict(cfg.cfg.data_options)
+    assert options == {"standardize": False, "a": True, "b": False, "c": 1, "d": "text"}
+    assert type(options["standardize"]) is bool
+    with pytest.raises(SystemExit, match=r"standardize must be True or False, got 'maybe'"):
+        asym_regression.main(["--preset", "smoke", "--data-options", "standardize:maybe", *out])

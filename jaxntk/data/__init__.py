@@ -81,11 +81,31 @@ class Dataset:
 
 
 def _dataset(name, task, arrays: dict, dtype, **fields) -> Dataset:
+    """The loaded arrays in ``dtype``, each split checked once more after the cast (a value too
+    large for float32 becomes inf): 2-D, finite, x and y row for row, a non-empty train split.
+    Every loader ends here, so no data set reaches a trainer unchecked."""
     cast = {}
     for split in SPLITS:
         for part in ("x", "y"):
             value = arrays.get(f"{part}_{split}")
-            cast[f"{part}_{split}"] = None if value is None else np.asarray(value, dtype)
+            if value is None:
+                cast[f"{part}_{split}"] = None
+                continue
+            with np.errstate(over="ignore"):  # an overflow becomes inf, refused just below
+                value = np.asarray(value, dtype)
+            cast[f"{part}_{split}"] = _validate.loaded(
+                f"data set {name!r}: {part}_{split}",
+                value,
+                min_rows=1 if split == "train" else 0,
+                fix=f"check the source of {name!r} (a larger dtype than {np.dtype(dtype).name} "
+                "if values overflow it)",
+            )
+        x, y = cast[f"x_{split}"], cast[f"y_{split}"]
+        if (x is None) != (y is None) or (x is not None and len(x) != len(y)):
+            raise ValueError(
+                f"data set {name!r}: x_{split} and y_{split} must have one row each per example, "
+                f"got {None if x is None else x.shape} and {None if y is None else y.shape}"
+            )
     return Dataset(name=name, task=task, **cast, **fields)
 
 
@@ -100,9 +120,9 @@ def _synthetic(name, key, dtype, options) -> Dataset:
         x, y = unit_norm_regression(key, n, in_dim, out_dim, dtype=jnp.float32)
         _no_options(name, options)
         return _dataset(name, "regression", {"x_train": x, "y_train": y}, dtype, source="synthetic")
-    n, n_test = options.pop("n", 100), options.pop("n_test", 100)
-    n = _validate.integer("n", n, minimum=1)
-    n_test = _validate.integer("n_test", n_test, minimum=0)
+    # Each split's size on its own: their sum alone would let n=0 give an empty train split.
+    n = _validate.integer("n", options.pop("n", 100), minimum=1)
+    n_test = _validate.integer("n_test", options.pop("n_test", 100), minimum=0)
     in_dim, noise = options.pop("in_dim", 50), options.pop("noise", None)
     in_dim = _validate.integer("in_dim", in_dim, minimum=1)
     _validate.allocation("x", {"n": n, "n_test": n_test, "in_dim": in_dim}, np.float32)
@@ -147,6 +167,12 @@ def load(name: str, key=None, *, dtype=np.float32, **options) -> Dataset:
         obtain them). ChecksumError: a downloaded or cached file fails its SHA-256.
     """
     _validate.choice("data set", name, NAMES)
+    try:
+        floating = np.issubdtype(np.dtype(dtype), np.floating)
+    except TypeError:
+        floating = False
+    if not floating:
+        raise ValueError(f"dtype must be a floating dtype such as np.float32, got {dtype!r}")
     seeded = name in SEEDED
     if seeded and key is None:
         raise ValueError(

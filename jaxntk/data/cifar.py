@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxntk import checkpoint
+from jaxntk import _validate, checkpoint
 from jaxntk.data import download
 from jaxntk.data.images import one_hot
 
@@ -140,19 +140,62 @@ def masked_preprocess(x, y, *, scale=None):
     x = np.asarray(x, np.float64)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     if not (norms > 0).all():
-        raise ValueError("masked preprocessing divides rows by their norm: drop all-zero rows")
+        zero = int((norms[:, 0] == 0).sum())
+        raise ValueError(
+            f"masked preprocessing divides rows by their norm, but {zero} row(s) are all 0: "
+            "drop them (or load with preprocess=None)"
+        )
     y = np.asarray(y, np.float64)
     scale = np.abs(y).max() if scale is None else scale
     return x / norms, y / scale
 
 
+def _feature_pair(path, arrays, features_key, labels_key):
+    """(x, labels) of one split of a feature file, checked as loaded: x (n, d) finite reals,
+    labels (n,) class indices >= 0 or (n,) / (n, C) finite real targets, one per row of x."""
+    x = _validate.loaded(f"{path}: {features_key!r}", arrays[features_key], ndims=(2,))
+    labels = _validate.loaded(f"{path}: {labels_key!r}", arrays[labels_key], ndims=(1, 2))
+    if len(labels) != len(x):
+        raise ValueError(
+            f"{path}: {features_key!r} has {len(x)} rows but {labels_key!r} has {len(labels)}; "
+            "one label per feature row"
+        )
+    if np.issubdtype(labels.dtype, np.integer) and labels.ndim == 1 and labels.min() < 0:
+        raise ValueError(
+            f"{path}: {labels_key!r} holds class indices, which must be >= 0 (0..C-1), got "
+            f"min {labels.min()}; renumber the classes (or store float targets for regression)"
+        )
+    return x.astype(np.float64), labels
+
+
+def _split_rows(path, x, labels, test_fraction):
+    """The last ``test_fraction`` of the rows as the test split (no shuffling)."""
+    test_fraction = _validate.fraction("test_fraction", test_fraction, below_one=True)
+    cut = len(x) - int(test_fraction * len(x))
+    if test_fraction > 0 and cut == len(x):
+        raise ValueError(
+            f"{path}: test_fraction={test_fraction} of {len(x)} row(s) leaves no test row; "
+            "store more rows, a larger test_fraction, or features_test/labels_test"
+        )
+    return x[:cut], x[cut:], labels[:cut], labels[cut:]
+
+
 def load_features(path, *, n=None, preprocess=None, test_fraction: float = 0.2) -> dict:
-    """A feature file (module docstring) as train/test arrays and the task it implies."""
+    """A feature file (module docstring) as train/test arrays and the task it implies.
+
+    Every array is checked as it is read (real numbers, finite, the shapes above, one label
+    per row, class indices >= 0, at least the ``n`` rows asked for): a bad file is refused
+    here, naming the file and the key, before anything trains on it.
+    """
     path = Path(path)
     if not path.is_file():
         raise download.DataUnavailableError(
             f"feature file {path} not found; make one as the jaxntk.data.cifar docstring shows"
         )
+    if preprocess not in (None, "masked"):
+        raise ValueError(f"unknown preprocess {preprocess!r}; choose None or 'masked'")
+    if n is not None:
+        n = _validate.integer("n", n, minimum=1)
     arrays = checkpoint.read_npz(
         path, fix="make it again as the jaxntk.data.cifar docstring shows (plain arrays, no pickle)"
     )
@@ -161,33 +204,29 @@ def load_features(path, *, n=None, preprocess=None, test_fraction: float = 0.2) 
             raise ValueError(
                 f"{path}: a feature file needs 'features' and 'labels', got {sorted(arrays)}"
             )
-    if preprocess not in (None, "masked"):
-        raise ValueError(f"unknown preprocess {preprocess!r}; choose None or 'masked'")
-
-    def pair(features, labels):
-        x = np.asarray(features, np.float64)
-        if x.ndim != 2 or len(labels) != len(x):
-            raise ValueError(f"{path}: features {x.shape} and labels {np.shape(labels)} disagree")
-        if not np.isfinite(x).all():
-            raise ValueError(f"{path}: features hold NaN/inf; clean them first")
-        return x, np.asarray(labels)
-
-    x, labels = pair(arrays["features"], arrays["labels"])
+    if ("features_test" in arrays) != ("labels_test" in arrays):
+        raise ValueError(
+            f"{path}: a fixed test split needs both 'features_test' and 'labels_test', got "
+            f"{sorted(arrays)}; save both or neither"
+        )
+    x, labels = _feature_pair(path, arrays, "features", "labels")
     if "features_test" in arrays:
-        x_test, labels_test = pair(arrays["features_test"], arrays["labels_test"])
+        x_test, labels_test = _feature_pair(path, arrays, "features_test", "labels_test")
+        if x_test.shape[1] != x.shape[1] or labels_test.shape[1:] != labels.shape[1:]:
+            raise ValueError(
+                f"{path}: the test split ({x_test.shape}, {labels_test.shape}) does not match "
+                f"the training split ({x.shape}, {labels.shape}) in its columns"
+            )
     elif preprocess == "masked":
         x_test, labels_test = None, None  # the masked paper trains on the first n rows only
     else:
-        cut = len(x) - int(test_fraction * len(x))
-        if not 0 < cut < len(x):
-            raise ValueError(
-                f"{path}: its {len(x)} row(s) leave no train or no test rows at test_fraction="
-                f"{test_fraction}; add rows, or store features_test and labels_test in the file"
-            )
-        x, x_test, labels, labels_test = x[:cut], x[cut:], labels[:cut], labels[cut:]
+        x, x_test, labels, labels_test = _split_rows(path, x, labels, test_fraction)
     classify = np.issubdtype(labels.dtype, np.integer) and labels.ndim == 1
     if classify:
-        num_classes = int(max(labels.max(), -1 if labels_test is None else labels_test.max())) + 1
+        tops = [labels.max()]
+        if labels_test is not None and len(labels_test):
+            tops.append(labels_test.max())
+        num_classes = int(max(tops)) + 1
         y = one_hot(labels, num_classes)
         y_test = None if labels_test is None else one_hot(labels_test, num_classes)
     else:
@@ -197,12 +236,19 @@ def load_features(path, *, n=None, preprocess=None, test_fraction: float = 0.2) 
     if preprocess == "masked":
         # The official load_data scales y by the max over *every* row, then keeps the first n.
         scale = np.abs(y).max()
+        if not scale > 0:
+            raise ValueError(
+                f"{path}: 'labels' are all 0, but masked preprocessing divides them by max|y|; "
+                "store the logits (or load with preprocess=None)"
+            )
         x, y = masked_preprocess(x, y, scale=scale)
         if x_test is not None:
             x_test, y_test = masked_preprocess(x_test, y_test, scale=scale)
     if n is not None:
         if n > len(x):
-            raise ValueError(f"n={n} exceeds the {len(x)} training rows of {path}")
+            raise ValueError(
+                f"n={n} exceeds the {len(x)} training rows of {path}; pass n <= {len(x)}"
+            )
         x, y = x[:n], y[:n]
     return {
         "x_train": x,

