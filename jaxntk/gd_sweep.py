@@ -8,9 +8,10 @@ of its own call
 
     train_gd(params[r], x, y, cfg, node_scale=node_scale[r], x_test=x_test, y_test=y_test)
 
-bit for bit as ``jax.vmap`` of it over the runs computes them (the experiments' form before
-``sweep_gd``; on CPU the runs go one after another: ``gd._in_turn``), and to float rounding
-(one ulp measured in float64) as one unbatched call. With a ``mesh`` whose axes include
+as ``jax.jit(jax.vmap(train_gd))`` over the runs computes them (the experiments' form before
+``sweep_gd``; on CPU the runs go one after another: ``gd._in_turn``): bit for bit on jax 0.10,
+to float rounding on jax 0.4.23 (one ulp in a logged risk), and to float rounding as one
+unbatched call (one ulp measured in float64). With a ``mesh`` whose axes include
 ``"runs"`` the runs are split over that axis (``shard_map``: each device trains its own runs, no
 collective); R is padded to a multiple of the axis size with copies of the last run, and the
 padding dropped from the results.

@@ -105,9 +105,9 @@ def _check_model(params, x1, x2, modes, node_scale):
     matrices of its dtype, an optional (width,) node scale."""
     _validate.network(params)
     w = params["w"]
-    for name, x in (("x1", x1), ("x2", x2)):
-        if x is not None:
-            _validate.float_matrix(name, x, dtype=w.dtype, ncols=w.shape[1])
+    _validate.float_matrix("x1", x1, dtype=w.dtype, ncols=w.shape[1])
+    if x2 is not None:
+        _validate.float_matrix("x2", x2, dtype=w.dtype, ncols=w.shape[1])
     if node_scale is not None:
         _validate.per_node("node_scale", node_scale, w.shape[0])
     _check_pair(x1, x2, modes)
