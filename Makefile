@@ -13,7 +13,7 @@ PYTEST_FLAGS ?= -q -n auto
 # imports. Its real imports otherwise: jax, numpy, scipy, frozendict.
 NT_INSTALL = --no-deps neural-tangents==0.6.5 frozendict
 
-.PHONY: all demo reproduce data test test-default test-nt bench bench-official venv venv-nt clean
+.PHONY: all demo reproduce data test test-default test-nt test-nt-own bench bench-official venv venv-nt clean
 
 # Offline data: Fashion-MNIST from Debian's package dataset-fashion-mnist, unpacked into the
 # user cache (no root: apt-get download + dpkg -x). Best effort: without apt it warns, and the
@@ -74,6 +74,13 @@ test-default: $(VENV)/.installed data
 # old JAX; the experiment scripts, notebooks and report run once, in the default environment.
 test-nt: $(VENV_NT)/.installed data
 	JAXNTK_REQUIRE_NT=1 $(VENV_NT)/bin/python -m pytest $(PYTEST_FLAGS) -m "not experiments"
+
+# neural-tangents' own installed tests (empirical, stax) in the default environment, through
+# jaxntk's compatibility layer, at more sampled cases than its CI (4): StructuredDerivativesTest
+# at 40, the rest at 8 (docs/testing.md). Not part of `make test`.
+NT_OWN_FLAGS ?= --cases 8 --structured-cases 40
+test-nt-own: $(VENV)/.installed
+	$(VENV)/bin/python tools/nt_own_tests.py $(NT_OWN_FLAGS)
 
 # Benchmarks (not tests): timings go here, never into the suite.
 # The tables of docs/performance.md come from these; never part of `make test`.

@@ -20,9 +20,20 @@ private per-primitive transpose rules; where JAX changed the private calls they 
 ``_get_primals_out_and_pullback`` by one on public ``jax.linearize`` + ``jax.make_jaxpr``,
 ``_get_flops`` by one that reads the dict, and ``_std_basis`` / ``_get_fx_axis_and_dtype`` (which
 warn of deprecations) by the same code on ``.size`` / ``.dtype``; five attributes they read are
-provided where missing. ``structured_derivatives_problem`` says whether implementation 3 works
-on the installed JAX (checked versions, else a check against implementation 1), and
-``jaxntk.ntk`` refuses implementation 3 with an error where it does not.
+provided where missing. Current JAX keeps the transpose rules of slice, dynamic_slice, cond, scan,
+jit, remat, custom_jvp and the call primitives in ``ad.fancy_transposes`` (operands to
+differentiate are accumulators the rule adds into), which neural-tangents does not read:
+``_eqn_vjp_fn`` is wrapped to call them in that convention, and to give any multiple-results rule
+its cotangents as a list (a ``custom_vjp``'s ``custom_lin`` needs it). Three limits of
+neural-tangents itself go with them: a primitive of several outputs (a cond returning a tuple, a
+split) is split into one equation per output before the structured pass; one that no rule
+separates is refused up front (``StructuredDerivativesUnsupported``, a ValueError naming
+implementations 1 and 2; ``AUTO`` then chooses between those); ``_get_jacobian`` takes reverse
+mode for a primitive without a JVP rule (``custom_lin``). On jax 0.4.23 none of this is applied.
+
+``structured_derivatives_problem`` says whether implementation 3 works on the installed JAX
+(checked versions, else a check against implementation 1), and ``jaxntk.ntk`` refuses
+implementation 3 with an error where it does not.
 
 Nothing here runs at ``import jaxntk``: the first ``import_neural_tangents`` applies the layer.
 """
@@ -36,6 +47,7 @@ import sys
 import types
 
 import jax
+import jax.extend.core
 import jax.numpy as jnp
 
 # JAX versions on which implementation 3 was checked against the closed form (the test suite).
@@ -109,7 +121,10 @@ def _cost_analysis_is_dict() -> bool:
 
 def _get_flops(f, optimize: bool, *a, **kw) -> float:
     """neural-tangents' ``_get_flops`` for a ``cost_analysis()`` that returns one dict."""
-    lowered = jax.jit(f).lower(*a, **kw)
+    try:
+        lowered = jax.jit(f).lower(*a, **kw)
+    except StructuredDerivativesUnsupported:  # AUTO: choose among implementations 1 and 2
+        return float("inf")
     analysis = lowered.compile().cost_analysis() if optimize else lowered.cost_analysis()
     return analysis["flops"]
 
@@ -133,6 +148,74 @@ def _get_fx_axis_and_dtype(fx, fx_axis, params):
     return fx_axis, functools.reduce(jnp.promote_types, dtypes) if dtypes else None
 
 
+class StructuredDerivativesUnsupported(ValueError):
+    """A function whose linearization implementation 3 (structured derivatives) cannot walk."""
+
+
+def _split_as_slice(eqn, i: int):
+    """Output ``i`` of a ``split`` equation as a ``slice`` equation of its operand."""
+    from jax._src.interpreters import partial_eval as pe
+
+    axis, sizes = eqn.params["axis"], [int(size) for size in eqn.params["sizes"]]
+    shape = eqn.invars[0].aval.shape
+    start = [0] * len(shape)
+    start[axis] = sum(sizes[:i])
+    limit = list(shape)
+    limit[axis] = start[axis] + sizes[i]
+    params = dict(start_indices=tuple(start), limit_indices=tuple(limit), strides=None)
+    return pe.new_jaxpr_eqn(
+        eqn.invars,
+        [eqn.outvars[i]],
+        jax.lax.slice_p,
+        params,
+        eqn.effects,
+        eqn.source_info,
+        eqn.ctx,
+    )
+
+
+def _one_output_per_equation(jaxpr):
+    """``jaxpr`` with each equation of several outputs split into one equation per output.
+
+    neural-tangents' structured-derivatives pass takes one output per equation (it raises
+    NotImplementedError otherwise). A ``cond`` (or any primitive with a dead-code rule) that
+    returns k arrays becomes k copies, each pruned by JAX's own dead-code rule to one output and
+    the operands it needs; a ``split`` becomes k slices. The Jacobian is unchanged: an output's
+    dependence on an operand is the sum over the outputs' pieces, which is what the pass sums
+    over equations. An equation that cannot be split (a scan or while whose carries depend on
+    each other) is refused here, before any work, naming the implementations that work.
+    """
+    from jax._src.interpreters import partial_eval as pe
+
+    jaxpr, _ = pe.dce_jaxpr(jaxpr, [True] * len(jaxpr.outvars), instantiate=True)
+    eqns = []
+    for eqn in jaxpr.eqns:
+        if len(eqn.outvars) <= 1:
+            eqns.append(eqn)
+            continue
+        live = [i for i, v in enumerate(eqn.outvars) if not isinstance(v, jax.extend.core.DropVar)]
+        rule = pe.dce_rules.get(eqn.primitive)
+        pieces = []
+        for i in live:
+            if eqn.primitive is jax.lax.split_p:
+                piece = _split_as_slice(eqn, i)
+            elif rule is not None:
+                piece = rule([j == i for j in range(len(eqn.outvars))], eqn)[1]
+            else:
+                piece = None
+            if piece is None or len(piece.outvars) != 1:
+                raise StructuredDerivativesUnsupported(
+                    f"neural-tangents' implementation 3 (structured derivatives) takes "
+                    f"primitives of one output, and the linearized function holds "
+                    f"'{eqn.primitive}' with {len(eqn.outvars)} outputs that do not separate; "
+                    f"use implementation=1 (Jacobian contraction) or implementation=2 "
+                    f"(NTK-vector products)"
+                )
+            pieces.append(piece)
+        eqns += pieces
+    return jaxpr.replace(eqns=eqns)
+
+
 def _make_primals_out_and_pullback(empirical: types.ModuleType):
     """neural-tangents' ``_get_primals_out_and_pullback`` on public ``jax.linearize``."""
     from jax.interpreters import ad
@@ -147,13 +230,14 @@ def _make_primals_out_and_pullback(empirical: types.ModuleType):
         with jax.disable_jit():
             primals_out, fn_lin = jax.linearize(fn_flat, *flat_in)
             closed = jax.make_jaxpr(fn_lin)(*flat_in)
+        jaxpr = _one_output_per_equation(closed.jaxpr)
 
         def pullback_fn(*cts_in):
             cts_out = empirical._backward_pass(
-                closed.jaxpr,
+                jaxpr,
                 mode=mode,
                 consts=closed.consts,
-                primals_in=[ad.UndefinedPrimal(v.aval) for v in closed.jaxpr.invars],
+                primals_in=[ad.UndefinedPrimal(v.aval) for v in jaxpr.invars],
                 cotangents_in=tuple(jax.tree_util.tree_leaves(cts_in)),
                 _j_rules=_j_rules,
                 _s_rules=_s_rules,
@@ -164,6 +248,73 @@ def _make_primals_out_and_pullback(empirical: types.ModuleType):
         return primals_out, pullback_fn
 
     return primals_out_and_pullback
+
+
+def _make_eqn_vjp_fn(empirical: types.ModuleType):
+    """neural-tangents' ``_eqn_vjp_fn`` that also reads JAX's "fancy" transpose rules.
+
+    Current JAX keeps the transpose rules of slice, dynamic_slice, cond, scan, jit, remat,
+    custom_jvp_call and the call primitives in ``ad.fancy_transposes`` only, not in the
+    ``ad.primitive_transposes`` that neural-tangents reads. A fancy rule takes the cotangent(s)
+    (a list for a multiple-results primitive) and the operands, where each operand to
+    differentiate is an accumulator instead of an ``UndefinedPrimal``, and adds its cotangent
+    into the accumulator instead of returning it. Here each ``UndefinedPrimal`` becomes a
+    ``ValAccum`` of its cotangent type, and what the rule accumulated (a ``Zero`` where
+    nothing) is returned in the old convention, ``None`` for operands not differentiated.
+    Any rule of a multiple-results primitive takes its cotangents as a list, as JAX's backward
+    pass gives them; neural-tangents (which allows one output) gives the one array.
+    """
+    from jax._src import source_info_util
+    from jax._src.interpreters import ad as ad_src
+    from jax.interpreters import ad
+
+    original = empirical._eqn_vjp_fn
+
+    def eqn_vjp_fn(eqn, cts_in, *invals):
+        if (
+            eqn is None
+            or eqn.primitive in ad.primitive_transposes
+            or eqn.primitive not in ad_src.fancy_transposes
+        ):
+            if (
+                eqn is not None
+                and eqn.primitive.multiple_results
+                and not (eqn.primitive.call_primitive or eqn.primitive.map_primitive)
+            ):
+                cts_in = [cts_in]  # its rule takes a list (custom_lin of a custom_vjp)
+            return original(eqn, cts_in, *invals)
+        rule = ad_src.fancy_transposes[eqn.primitive]
+        accums = [
+            ad_src.ValAccum(x.aval.to_ct_aval()) if ad.is_undefined_primal(x) else x for x in invals
+        ]
+        cts = [cts_in] if eqn.primitive.multiple_results else cts_in
+        name_stack = source_info_util.current_name_stack() + eqn.source_info.name_stack
+        with source_info_util.user_context(eqn.source_info.traceback, name_stack=name_stack):
+            rule(cts, *accums, **eqn.params)
+        return [a.freeze() if isinstance(a, ad_src.ValAccum) else None for a in accums]
+
+    return eqn_vjp_fn
+
+
+def _make_get_jacobian(empirical: types.ModuleType):
+    """neural-tangents' ``_get_jacobian`` in reverse mode for a primitive without a JVP rule.
+
+    It picks forward mode where an equation has more outputs than inputs, through
+    ``ad.primitive_jvps``; a ``custom_vjp`` function's linearization (``custom_lin``) has no
+    JVP rule (JAX allows no forward mode through it), so there the reverse mode is used.
+    """
+    from jax.interpreters import ad
+
+    original = empirical._get_jacobian
+
+    def get_jacobian(eqn, cts_in, invals, idx, _j_rules, _fwd):
+        if eqn is not None and eqn.primitive not in ad.primitive_jvps:
+            _fwd = False
+        return original(
+            eqn=eqn, cts_in=cts_in, invals=invals, idx=idx, _j_rules=_j_rules, _fwd=_fwd
+        )
+
+    return get_jacobian
 
 
 def _mend_structured_derivatives() -> list[str]:
@@ -188,6 +339,10 @@ def _mend_structured_derivatives() -> list[str]:
             f"neural_tangents._src.empirical.{name}"
             for name in ("_get_primals_out_and_pullback", "_std_basis", "_get_fx_axis_and_dtype")
         ]
+    if hasattr(ad_src, "fancy_transposes"):  # JAX moved rules there; NT reads the old dict
+        empirical._eqn_vjp_fn = _make_eqn_vjp_fn(empirical)
+        empirical._get_jacobian = _make_get_jacobian(empirical)
+        added += [f"neural_tangents._src.empirical.{n}" for n in ("_eqn_vjp_fn", "_get_jacobian")]
     if _cost_analysis_is_dict():
         empirical._get_flops = _get_flops
         added.append("neural_tangents._src.empirical._get_flops")

@@ -143,3 +143,115 @@ def test_neural_tangents_public_api_works_here(nt, key):
     _, _, kernel_fn = nt.stax.serial(nt.stax.Dense(64), nt.stax.Relu(), nt.stax.Dense(1))
     batched = nt.batch(kernel_fn, batch_size=4)
     np.testing.assert_allclose(batched(x, None, "ntk"), kernel_fn(x, None, "ntk"), rtol=1e-7)
+
+
+# Functions whose linearization holds primitives with JAX's "fancy" transpose rules (slice,
+# dynamic_slice, cond, jit, remat), several-output primitives (a cond of two results, split) or a
+# custom_vjp; scan and lax.map unroll to slices under the disable_jit neural-tangents traces in.
+def _scan(w, x):
+    def body(carry, row):
+        carry = jnp.tanh(w @ row + carry)
+        return carry, carry
+
+    return jax.lax.scan(body, jnp.zeros(w.shape[0], w.dtype), x)[1]
+
+
+def _cond_of_two(w, x):
+    a, b = jax.lax.cond(
+        jnp.sum(w) > 0,
+        lambda: (jnp.sin(x @ w.T), w),
+        lambda: (jnp.cos(x @ w.T), 2 * w),
+    )
+    return a @ b
+
+
+@jax.custom_vjp
+def _sin_custom_vjp(h):
+    return jnp.sin(h)
+
+
+_sin_custom_vjp.defvjp(lambda h: (jnp.sin(h), jnp.cos(h)), lambda cos, g: (g * cos,))
+
+STRUCTURED_CASES = {
+    "slice": lambda w, x: jnp.tanh(x @ w.T)[:, 1:5],
+    "strided_slice": lambda w, x: jnp.tanh(x @ w.T)[:, ::2],
+    "dynamic_slice": lambda w, x: jax.lax.dynamic_slice_in_dim(jnp.tanh(x @ w.T), 1, 3, axis=1),
+    "dynamic_slice_of_params": lambda w, x: x @ jax.lax.dynamic_slice_in_dim(w, 2, 4).T,
+    "map": lambda w, x: jax.lax.map(lambda row: jnp.sin(w @ row), x),
+    "scan": _scan,
+    "cond": lambda w, x: jax.lax.cond(
+        jnp.sum(x) > 0, lambda: jnp.sin(x @ w.T), lambda: jnp.cos(x @ w.T)
+    ),
+    "cond_of_two_outputs": _cond_of_two,
+    "jit": lambda w, x: jax.jit(lambda w, x: jnp.tanh(x @ w.T))(w, x),
+    "remat": lambda w, x: jax.checkpoint(lambda w, x: jnp.tanh(x @ w.T))(w, x),
+    "split": lambda w, x: sum(piece[:, :2] for piece in jnp.split(jnp.tanh(x @ w.T), 3, axis=1)),
+    "custom_vjp": lambda w, x: x @ _sin_custom_vjp(jnp.concatenate([w, w])).T,
+}
+
+
+# neural-tangents' own limits, which the layer mends on current JAX only (on jax 0.4.23 it leaves
+# neural-tangents as upstream ships it): one output per primitive, and a custom_vjp's transpose
+# rule given one cotangent array where it takes a list.
+NT_OWN_LIMITS = {"cond_of_two_outputs", "custom_vjp"}
+
+
+@pytest.mark.filterwarnings("ignore:No Jacobian rule found")
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            name,
+            marks=pytest.mark.xfail(
+                OLD_JAX and name in NT_OWN_LIMITS,
+                reason="unpatched neural-tangents 0.6.5 on jax 0.4.23 raises here",
+                raises=(NotImplementedError, ValueError),
+                strict=True,
+            ),
+        )
+        for name in sorted(STRUCTURED_CASES)
+    ],
+)
+def test_structured_derivatives_equal_jacobian_contraction(nt, name):
+    """Implementation 3 and AUTO = implementation 1 to 1e-5 (float32), eager and under jit."""
+    f = STRUCTURED_CASES[name]
+    rng = np.random.default_rng(0)
+    w = jnp.asarray(rng.normal(size=(6, 4)) / 2, jnp.float32)
+    x = jnp.asarray(rng.normal(size=(3, 4)), jnp.float32)
+
+    def kernel(implementation, jit):
+        fn = nt.empirical_ntk_fn(f, trace_axes=(), implementation=implementation)
+        return (jax.jit(fn) if jit else fn)(x, None, w)
+
+    want = kernel(1, jit=True)
+    assert want.dtype == jnp.float32 and float(jnp.max(jnp.abs(want))) > 0.1
+    for implementation, jit in ((3, False), (3, True), (0, True)):
+        got = kernel(implementation, jit)
+        error = float(jnp.max(jnp.abs(got - want)) / jnp.max(jnp.abs(want)))
+        assert got.shape == want.shape and error < 1e-5, (implementation, jit, error)
+
+
+def _barrier(w, x):  # a linearization with a primitive of two outputs that no rule separates
+    a, b = jax.lax.optimization_barrier((x @ w.T, w))
+    return a @ b
+
+
+@pytest.mark.skipif(OLD_JAX, reason="the layer leaves neural-tangents as upstream on jax 0.4.23")
+def test_structured_derivatives_refuse_what_they_cannot_walk(nt, capsys):
+    w = jnp.asarray(np.random.default_rng(0).normal(size=(6, 4)) / 2, jnp.float32)
+    x = jnp.asarray(np.random.default_rng(1).normal(size=(3, 4)), jnp.float32)
+
+    def kernel(implementation):
+        return nt.empirical_ntk_fn(_barrier, trace_axes=(), implementation=implementation)(
+            x, None, w
+        )
+
+    message = (
+        r"implementation 3 \(structured derivatives\).*'optimization_barrier' with 2 outputs.*"
+        r"implementation=1 \(Jacobian contraction\) or implementation=2"
+    )
+    with pytest.raises(ValueError, match=message):
+        kernel(3)
+    want = kernel(1)
+    np.testing.assert_allclose(kernel(0), want, rtol=1e-5)  # AUTO chooses among 1 and 2
+    assert "impl=3, flops=inf" in capsys.readouterr().out
