@@ -94,6 +94,10 @@ def provide_moved_jax_names() -> list[str]:
 
 
 def _no_tf_port(name: str):
+    if name.startswith("__") and name.endswith("__"):
+        # module protocol lookups (__file__, __path__, ...): absent, as on any module, so tools
+        # that walk sys.modules (hypothesis, pytest, inspect) are not told to install TensorFlow
+        raise AttributeError(name)
     raise ImportError(
         f"neural_tangents.experimental.{name}: neural-tangents' TensorFlow port is left out by "
         "jaxntk.ntk.import_neural_tangents (it needs TensorFlow and jax2tf); the rest of "

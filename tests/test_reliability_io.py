@@ -257,7 +257,7 @@ def test_a_one_row_features_file_is_one_line_from_the_loader(tmp_path, capsys):
     argv = ["--preset", "smoke", "--features", str(path), "--outdir", str(tmp_path / "o")]
     with pytest.raises(SystemExit) as info:
         asym_cifar_features.main(argv)
-    assert f"{path}: its 1 row(s) leave no train or no test rows" in str(info.value.code)
+    assert f"{path}: test_fraction=0.2 of 1 row(s) leaves no test row" in str(info.value.code)
     assert not (tmp_path / "o").exists()
 
 
