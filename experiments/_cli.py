@@ -155,7 +155,7 @@ class OneLineParser(argparse.ArgumentParser):
     forms are (--help), without argparse's usage block before it."""
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        refuse(self.prog, f"{message} (see --help)")
 
 
 def parser_for(name: str, presets: dict, doc: str | None = None) -> argparse.ArgumentParser:
@@ -290,9 +290,10 @@ def _atom(text: str, kind):
         return _finite(float(text), text)
     for guess in (int, float):  # an undeclared item: the first type that reads it
         try:
-            return _finite(guess(text), text)
+            value = guess(text)
         except ValueError:
-            pass
+            continue
+        return _finite(value, text)  # outside the try: "nan" is refused, not kept as text
     # ... or a boolean spelled as one: kept a string, "no" would reach the option (e.g.
     # data_options standardize:no) as a truthy value. 1/0 stay numbers, which bool options take.
     if text.lower() in _WORDS:

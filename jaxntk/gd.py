@@ -208,10 +208,9 @@ def train_gd(params: dict, x, y, cfg: GDConfig, *, node_scale=None, x_test=None,
 
 
 def check_run(cfg, params, x, y, checkpoint, checkpoint_every, resume, divergence_factor):
-    """The run-level arguments of ``train_gd`` (and ``sweep_gd``): ``(factor, every)``, the
-    divergence factor (or None) and the logs per checkpoint chunk (None: one chunk)."""
-    if not isinstance(cfg, GDConfig):
-        raise ValueError(f"cfg must be a jaxntk.GDConfig, got {type(cfg).__name__}")
+    """The run-level arguments of ``train_gd`` (and ``sweep_gd``), ``cfg`` a checked
+    ``GDConfig``: ``(factor, every)``, the divergence factor (or None) and the logs per
+    checkpoint chunk (None: one chunk)."""
     points = x.shape[0] if cfg.ntk_points is None else cfg.ntk_points
     if points > x.shape[0]:
         raise ValueError(f"ntk_points={points} exceeds the {x.shape[0]} training points")

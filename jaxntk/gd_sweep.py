@@ -89,8 +89,7 @@ def _check_mesh(mesh, runs: int) -> int:
     """The size of the mesh's "runs" axis (1 without one)."""
     if mesh is None:
         return 1
-    if not isinstance(mesh, jax.sharding.Mesh):
-        raise ValueError(f"mesh must be a jax.sharding.Mesh or None, got {type(mesh).__name__}")
+    _validate.instance("mesh", mesh, jax.sharding.Mesh, "jax.sharding.Mesh or None")
     if RUNS not in mesh.axis_names:
         raise ValueError(
             f"sweep_gd splits its runs over a mesh axis named {RUNS!r}; got axes "
@@ -122,6 +121,7 @@ def sweep_gd(params, x, y, cfg: GDConfig, *, node_scale=None, x_test=None, y_tes
       ``(params, history)``: the trained parameters and a ``GDHistory``, every leaf with the
       leading axis R.
     """
+    _validate.instance("cfg", cfg, GDConfig, "jaxntk.GDConfig")
     runs = _num_runs(params, node_scale)
     params = params if params["w"].ndim == 3 else _per_run(params, runs)
     if node_scale is not None:
@@ -167,6 +167,8 @@ def sweep_gd(params, x, y, cfg: GDConfig, *, node_scale=None, x_test=None, y_tes
             [np.asarray(first.train_risk)[:, None], np.asarray(logs.train_risk)], axis=1
         )
         for r in range(runs):
+            if divergence.first_bad(risk[r], factor) is None:
+                continue  # the common case: no run's arrays sliced out after every chunk
             one = _row(batch, r)
             gd.check_divergence(
                 risk[r], lambda r=r: _row(history_of(logs), r), factor, cfg, one["params"], x,

@@ -139,8 +139,7 @@ def check_mesh(mesh, num_subnets: int) -> None:
     """A one-axis-or-more ``jax.sharding.Mesh`` whose first axis divides the surrogates."""
     if mesh is None:
         return
-    if not isinstance(mesh, jax.sharding.Mesh):
-        raise ValueError(f"mesh must be a jax.sharding.Mesh or None, got {type(mesh).__name__}")
+    _validate.instance("mesh", mesh, jax.sharding.Mesh, "jax.sharding.Mesh or None")
     devices = mesh.shape[mesh.axis_names[0]]
     if num_subnets % devices:
         raise ValueError(

@@ -619,3 +619,13 @@ def test_untyped_boolean_words_are_booleans_on_the_cli(tmp_path):
     assert type(options["standardize"]) is bool
     with pytest.raises(SystemExit, match=r"standardize must be True or False, got 'maybe'"):
         asym_regression.main(["--preset", "smoke", "--data-options", "standardize:maybe", *out])
+
+
+@pytest.mark.experiments
+def test_an_untyped_item_refuses_a_non_finite_number():
+    # "nan" reads as a float: refused like a float flag's, not passed on as the text "nan"
+    from jaxntk.experiments import _cli, asym_regression
+
+    with pytest.raises(ValueError, match="'nan' is not a finite number"):
+        _cli.field_value(asym_regression.PRESETS, "data_options", "noise:nan")
+    assert _cli.field_value(asym_regression.PRESETS, "data_options", "n:500") == (("n", 500),)
