@@ -172,7 +172,7 @@ def train_configs(
         p, h = jaxntk.sweep_gd(
             runs, arrays["x_train"], arrays["y_train"], gd_cfg,
             node_scale=jnp.repeat(scales, num_keys, axis=0), x_test=arrays["x_test"],
-            y_test=arrays["y_test"], **saving,
+            y_test=arrays["y_test"], mesh=_cli.mesh(), **saving,
         )  # fmt: skip
         fields = {n: getattr(h, n) for n in HISTORY_FIELDS if getattr(h, n) is not None}
         by_config = jax.tree_util.tree_map(

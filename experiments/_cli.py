@@ -28,12 +28,20 @@ continues from them to bitwise the same ``results.npz``. The checkpoints are rem
 outputs are written. A run that makes no progress for ``--stall-timeout`` seconds (no stage or
 chunk finished, no CPU used; ``jaxntk.watchdog``) dumps every thread's stack and exits with
 status 3, naming the command that continues it.
+
+Several processes: the same command on every process with ``--coordinator HOST:PORT
+--num_processes N --process_id I`` (or none of them under SLURM / Open MPI) runs as one program
+over every process's devices (``jaxntk.distributed``): the sweeps split their runs (and with
+``--mesh runs=R,surrogates=S`` their surrogates) over the devices (``jaxntk.layout``), every
+process checks that the others run the same configuration on the same input files, and process
+0 alone holds the outdir and writes every file.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import contextvars
 import dataclasses
 import json
 import math
@@ -50,7 +58,7 @@ from typing import NamedTuple
 import numpy as np
 
 import jaxntk
-from jaxntk import checkpoint, watchdog
+from jaxntk import checkpoint, distributed, layout, watchdog
 
 from . import _outdir
 
@@ -131,6 +139,8 @@ class Options(NamedTuple):
     checkpoint_every: int | None = None
     preset: str = "quick"
     stall_timeout: float = watchdog.DEFAULT_TIMEOUT  # seconds, 0 off (``watchdog.timeout``)
+    processes: tuple = (None, None, None)  # --coordinator, --num_processes, --process_id
+    mesh: str | None = None  # --mesh runs=R,surrogates=S (``jaxntk.layout.make``)
 
 
 # ``Config.protocol`` of every figure script: "official" runs what the official code ran
@@ -181,6 +191,7 @@ def parser_for(name: str, presets: dict, doc: str | None = None) -> argparse.Arg
         "multiple of log_every); every script checkpoints after each stage regardless",
     )
     add_stall_timeout(parser)
+    add_processes(parser)
     fields = parser.add_argument_group(
         "Config fields (default: the preset's value)",
         "tuples are one argument with comma-separated items, pairs with a colon inside an item: "
@@ -212,6 +223,41 @@ def add_stall_timeout(parser: argparse.ArgumentParser) -> None:
         f"{watchdog.EXIT_CODE}. 0 is off (default: ${watchdog.TIMEOUT_ENV}, else "
         f"{watchdog.DEFAULT_TIMEOUT:g})",
     )
+
+
+def add_processes(parser: argparse.ArgumentParser) -> None:
+    """The flags of a multi-process run (``start_processes``)."""
+    group = parser.add_argument_group(
+        "Several processes (jax.distributed: the same command on every process; none of "
+        "--coordinator, --num_processes, --process_id under SLURM / Open MPI)"
+    )
+    group.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address")
+    group.add_argument("--num_processes", "--num-processes", type=int, metavar="N")
+    group.add_argument("--process_id", "--process-id", type=int, metavar="I")
+    group.add_argument(
+        "--mesh",
+        metavar="runs=R,surrogates=S",
+        help="how the sweeps' runs and a round's surrogates are split over every process's "
+        "devices (default: every device on runs)",
+    )
+
+
+def start_processes(processes, mesh_spec):
+    """Join the other processes (``jaxntk.distributed.initialize``) and build the mesh of
+    ``--mesh`` (``jaxntk.layout.make``); before any computation. Returns the mesh (None on one
+    device)."""
+    distributed.initialize(*processes)
+    return layout.make(mesh_spec)
+
+
+# The mesh the sweeps of the run in progress split over (``execute`` sets it; a notebook's
+# ``run(cfg)`` has none): read by the experiments' sweep helpers (``mesh()``).
+_MESH = contextvars.ContextVar("mesh", default=None)
+
+
+def mesh():
+    """The mesh of the command-line run in progress, or None."""
+    return _MESH.get()
 
 
 # Field kinds for the command line: int, float, str, bool, or ("tuple", item kind) where an
@@ -388,7 +434,7 @@ def parse(argv, name: str, presets: dict, doc: str | None = None) -> Options:
         refuse(parser.prog, str(err))
     return Options(
         cfg, args.outdir, args.resume, args.overwrite, args.checkpoint_every, args.preset,
-        stall_timeout,
+        stall_timeout, (args.coordinator, args.num_processes, args.process_id), args.mesh,
     )  # fmt: skip
 
 
@@ -539,7 +585,7 @@ CHECKPOINT_DIR = "checkpoint"
 def _numpy_tree(value):
     if isinstance(value, dict):
         return {k: _numpy_tree(v) for k, v in value.items()}
-    return np.asarray(value)
+    return np.asarray(distributed.whole(value))
 
 
 class Stages:
@@ -607,22 +653,25 @@ class Stages:
             watchdog.beat(f"stage {name}")
             return value
         path = self.path(name)
-        if self.resume and path.exists():
-            value = checkpoint.load(path, self.fingerprint)[0]
-            watchdog.beat(f"stage {name} (read back)")
-            return value
+        if self.resume:  # process 0 reads it; every process continues from what it read
+            value = distributed.on_writer(
+                lambda: checkpoint.load(path, self.fingerprint)[0] if path.exists() else None
+            )
+            if value is not None:
+                watchdog.beat(f"stage {name} (read back)")
+                return value
         outer, self.current = self.current, path.with_suffix(".progress.npz")
         try:
             value = _numpy_tree(fn())  # materialised: the stage's result is on the host
         finally:
             self.current = outer
-        self._save(path, value)
-        path.with_suffix(".progress.npz").unlink(missing_ok=True)
+        distributed.on_writer(lambda: self._save(path, value))
         watchdog.beat(f"stage {name}")
         return value
 
     def _save(self, path: Path, value: dict) -> None:
         checkpoint.save(path, value, self.fingerprint)
+        path.with_suffix(".progress.npz").unlink(missing_ok=True)
 
     def progress(self) -> dict | None:
         """Inside a stage, with ``checkpoint_every``: the ``jaxntk.runner.run`` keywords
@@ -743,8 +792,9 @@ def prepare(script: Script, cfg, outdir: Path, *, resume=False, checkpoint_every
 
 
 def execute(
-    script: Script, cfg, outdir: Path, *, verbose: bool = True, resume=False, checkpoint_every=None
-) -> dict:
+    script: Script, cfg, outdir: Path, *, verbose: bool = True, resume=False, checkpoint_every=None,
+    mesh=None,
+) -> dict:  # fmt: skip
     """Run, plot, save; returns {"results", "claims", "paths", "seconds"} (used by the report).
 
     The run holds ``outdir`` for its whole length (``_outdir.hold``: another run on it is
@@ -754,40 +804,64 @@ def execute(
     ``script.run`` is the last stage), removed once every output is written; with
     ``checkpoint_every`` a stage that supports it also saves its progress every that many steps.
     ``resume`` reuses the finished stages (and a finished result's results.npz); without it
-    they are discarded.
-    """
-    import matplotlib.pyplot as plt
+    they are discarded. ``mesh``: what the sweeps split over (``mesh()``).
 
+    Over several processes (``jaxntk.distributed``) every process checks that all run the same
+    configuration on the same input files, and process 0 alone holds ``outdir``, reads what is
+    resumed and writes every file (``distributed.on_writer``); the others get what it read.
+    """
     outdir = Path(outdir)
     start = time.perf_counter()
     with contextlib.ExitStack() as held:
         with before_work():
-            held.enter_context(_outdir.hold(outdir))
-            plan = prepare(script, cfg, outdir, resume=resume, checkpoint_every=checkpoint_every)
+            distributed.check_same(
+                f"experiments.{script.name}",
+                config=fingerprint(script, cfg, checkpoint_every),
+                resume=resume,
+            )
+            distributed.on_writer(lambda: held.enter_context(_outdir.hold(outdir)))
+            plan = distributed.on_writer(
+                lambda: prepare(script, cfg, outdir, resume=resume,
+                                checkpoint_every=checkpoint_every)  # fmt: skip
+            )
         stages = plan.stages
         if stages is None:
             results = plan.results
         else:
-            results = stages.run("results", lambda: script.run(cfg, stages))
+            token = _MESH.set(mesh)
+            try:
+                results = stages.run("results", lambda: script.run(cfg, stages))
+            finally:
+                _MESH.reset(token)
         computed = plan.seconds  # the run time recorded when a reused result was computed
         seconds = time.perf_counter() - start if computed is None else computed
         claims = list(script.claims(results, cfg)) if script.claims else []
-        figure = script.plot(results, cfg)
-        paths = save(outdir, cfg, results, figure, claims, plan.inputs)
-        for fig in figure_parts(figure).values():
-            plt.close(fig)
-        if computed is None:
-            text = json.dumps({"seconds": seconds}) + "\n"
-            checkpoint.atomic_write_text(outdir / TIMING_FILE, text)
-        if stages is not None:
-            stages.remove()
-    if verbose:
+        paths = distributed.on_writer(
+            lambda: _write_outputs(script, cfg, outdir, results, claims, plan, seconds)
+        )
+    if verbose and distributed.is_writer():
         if script.summary is not None:
             print(script.summary(results, cfg))
         for c in claims:
             print(f"[{'holds' if c.holds else 'FAILS'}] {c.claim}: {c.measured} ({c.criterion})")
         print(f"{script.name}: {seconds:.1f} s; wrote", ", ".join(str(p) for p in paths))
     return {"results": results, "claims": claims, "paths": paths, "seconds": seconds}
+
+
+def _write_outputs(script: Script, cfg, outdir: Path, results, claims, plan, seconds):
+    """The figure and every output file (then the checkpoints go); the paths written."""
+    import matplotlib.pyplot as plt
+
+    figure = script.plot(results, cfg)
+    paths = save(outdir, cfg, results, figure, claims, plan.inputs)
+    for fig in figure_parts(figure).values():
+        plt.close(fig)
+    if plan.seconds is None:
+        text = json.dumps({"seconds": seconds}) + "\n"
+        checkpoint.atomic_write_text(outdir / TIMING_FILE, text)
+    if plan.stages is not None:
+        plan.stages.remove()
+    return paths
 
 
 @contextlib.contextmanager
@@ -850,21 +924,32 @@ def main(script: Script, argv=None) -> int:
     options = parse(argv, script.name, script.presets, script.doc)
     prog = f"python -m experiments.{script.name}"
     try:
+        mesh = start_processes(options.processes, options.mesh)
+    except ValueError as err:
+        refuse(prog, str(err))
+    try:
         with watchdog.watch(
             options.stall_timeout,
             outdir=options.outdir,
             command=lambda: resume_command(script, options),
         ), contextlib.ExitStack() as held:
             with before_work():
-                held.enter_context(_outdir.hold(options.outdir))
-                # again, now that no other run can change it (parse checked it unheld)
-                check_outdir(options.outdir, resume=options.resume, overwrite=options.overwrite)
+
+                def hold():
+                    held.enter_context(_outdir.hold(options.outdir))
+                    # again, now that no other run can change it (parse checked it unheld)
+                    check_outdir(
+                        options.outdir, resume=options.resume, overwrite=options.overwrite
+                    )
+
+                distributed.on_writer(hold)
             execute(
                 script,
                 options.cfg,
                 options.outdir,
                 resume=options.resume,
                 checkpoint_every=options.checkpoint_every,
+                mesh=mesh,
             )
     except (ValueError, FloatingPointError) as err:
         if not _ours(err):

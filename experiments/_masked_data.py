@@ -275,6 +275,7 @@ def sweep_cells(keys, params0, x, y, cells, *, node_scale=None, path="auto", pad
         node_scale=node_scale,
         path=path,
         pad=pad,
+        mesh=_cli.mesh(),  # the command line's --mesh (None in a notebook)
     )
 
 

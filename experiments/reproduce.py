@@ -26,6 +26,7 @@ Commands:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import importlib
@@ -39,7 +40,7 @@ import time
 import traceback
 from pathlib import Path
 
-from jaxntk import checkpoint, watchdog
+from jaxntk import checkpoint, distributed, watchdog
 
 EXPERIMENTS = [
     "masked_fig2a",
@@ -156,12 +157,12 @@ def check_settings(names, preset: str, settings) -> str | None:
 
 def run_experiment(
     name: str, preset: str, seed: int | None, out: Path, resume=False, checkpoint_every=None,
-    settings=(),
+    settings=(), mesh=None,
 ) -> Row:
     """Import ``experiments.<name>`` lazily and run it at ``preset``; never raises.
 
-    ``resume``, ``checkpoint_every``: see ``_cli.execute``; ``settings``: see ``configure``. A
-    variant runs in ``OUT/<name>--<variant>/``.
+    ``resume``, ``checkpoint_every``, ``mesh``: see ``_cli.execute``; ``settings``: see
+    ``configure``. A variant runs in ``OUT/<name>--<variant>/``.
     """  # fmt: skip
     row = Row(name)
     start = time.perf_counter()
@@ -173,7 +174,7 @@ def run_experiment(
         if reason:
             row.status, row.reason = "skipped", str(reason)
             return row
-        outcome = _run_script(script, cfg, out / row.key, resume, checkpoint_every)
+        outcome = _run_script(script, cfg, out / row.key, resume, checkpoint_every, mesh)
         row.claims = outcome["claims"]
         row.figures = [f"{row.key}/{p.name}" for p in outcome["paths"] if p.suffix == ".png"]
         if hasattr(module, "findings"):
@@ -193,12 +194,13 @@ def run_experiment(
     return row
 
 
-def _run_script(script, cfg, outdir: Path, resume=False, checkpoint_every=None) -> dict:
+def _run_script(script, cfg, outdir: Path, resume=False, checkpoint_every=None, mesh=None):
     from . import _cli
 
     return _cli.execute(
-        script, cfg, outdir, verbose=False, resume=resume, checkpoint_every=checkpoint_every
-    )
+        script, cfg, outdir, verbose=False, resume=resume, checkpoint_every=checkpoint_every,
+        mesh=mesh,
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------- the header
@@ -498,6 +500,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     from . import _cli
 
     _cli.add_stall_timeout(parser)
+    _cli.add_processes(parser)
     return parser
 
 
@@ -519,22 +522,28 @@ def reproduce(
     checkpoint_every=None,
     publish_to: Path | None = None,
     settings=(),
+    mesh=None,
 ) -> int:
     """Run the experiments and write the report; 0 if none failed, else 1.
 
     ``settings``: (field, value text) pairs applied to every experiment whose Config has the
     field (``configure``). ``out`` is held for the whole run (``experiments._outdir.hold``:
     another run on it is refused, ``FolderBusy`` naming its PID), and each experiment's folder
-    by its own run.
+    by its own run. ``mesh``: what the sweeps split over (``_cli.execute``). Over several
+    processes process 0 alone holds ``out`` and writes the report (``jaxntk.distributed``).
     """
     from . import _outdir
 
     out = Path(out)
-    with _outdir.hold(out, "--out"):
-        return _reproduce(preset, out, seed, only, resume, checkpoint_every, publish_to, settings)
+    with contextlib.ExitStack() as held:
+        distributed.on_writer(lambda: held.enter_context(_outdir.hold(out, "--out")))
+        return _reproduce(
+            preset, out, seed, only, resume, checkpoint_every, publish_to, settings, mesh
+        )
 
 
-def _reproduce(preset, out, seed, only, resume, checkpoint_every, publish_to, settings) -> int:
+def _reproduce(preset, out, seed, only, resume, checkpoint_every, publish_to, settings,
+               mesh=None) -> int:  # fmt: skip
     from tqdm.auto import tqdm
 
     names = list(only) if only else list(EXPERIMENTS)
@@ -543,22 +552,27 @@ def _reproduce(preset, out, seed, only, resume, checkpoint_every, publish_to, se
     env = environment()
     run_text = f"{started.strftime('%Y-%m-%d %H:%M %Z')}, jax {env['jax']}, {env['device']}"
     rows: list[Row] = []
-    bar = tqdm(names, desc="experiments", unit="exp")
+    writer = distributed.is_writer()  # the others compute, process 0 reports and writes
+    bar = tqdm(names, desc="experiments", unit="exp", disable=not writer)
     for name in bar:
         bar.set_postfix_str(name)
-        row = run_experiment(name, preset, seed, out, resume, checkpoint_every, settings)
+        row = run_experiment(name, preset, seed, out, resume, checkpoint_every, settings, mesh)
         row.run = run_text
         rows.append(row)
-        tqdm.write(f"{row.key}: {_status_text(row)} ({_duration(row.seconds)})")
-        if row.details:
-            tqdm.write(row.details.rstrip())
+        if writer:
+            tqdm.write(f"{row.key}: {_status_text(row)} ({_duration(row.seconds)})")
+            if row.details:
+                tqdm.write(row.details.rstrip())
         header = _header(preset, seed, started, time.perf_counter() - start, env)
-        md, page = write_report(out, rows, header)
+        md, page = distributed.on_writer(lambda h=header: write_report(out, rows, h))
     bar.close()
     if not rows:
-        md, page = write_report(out, rows, _header(preset, seed, started, 0.0, env))
+        header = _header(preset, seed, started, 0.0, env)
+        md, page = distributed.on_writer(lambda: write_report(out, rows, header))
     held, total = _claim_counts(rows)
     failed = [r.key for r in rows if r.status == "failed"]
+    if not writer:
+        return 1 if failed else 0
     print(f"{held}/{total} claims hold; wrote {md} and {page}")
     if publish_to is not None:
         print(f"published {publish(out, rows, preset, seed, started, env, Path(publish_to))}")
@@ -598,6 +612,12 @@ def _reproduce_args(args) -> int:
         return _usage_error(str(err))
     _cli.setup_command_line()  # Agg backend, fast-compiling threefry (see there)
     try:
+        mesh = _cli.start_processes(
+            (args.coordinator, args.num_processes, args.process_id), args.mesh
+        )
+    except ValueError as err:
+        return _usage_error(str(err))
+    try:
         with watchdog.watch(stall_timeout, outdir=args.out, command=resume_command(args)):
             return reproduce(
                 args.preset,
@@ -608,6 +628,7 @@ def _reproduce_args(args) -> int:
                 args.checkpoint_every,
                 args.publish,
                 args.set,
+                mesh,
             )
     except _outdir.FolderBusy as err:
         return _usage_error(str(err))

@@ -18,6 +18,8 @@ losses, ntk     the squared-loss conventions; empirical / closed-form NTKs (neur
 scaling         node scales lam for asymmetrical scaling
 prune, transfer pruning curves and transfer heads
 runner          chunked runs with atomic checkpoints and resume (checkpoint, divergence)
+layout          the mesh axes "runs" and "surrogates": how a sweep is split over devices
+distributed     several processes as one program: same inputs checked, process 0 does the I/O
 watchdog        the stall watchdog of command-line runs: heartbeats, every stack, exit 3
 data            data loaders (the ``data`` extra); ``jaxntk.experiments``: the figure scripts
 ==============  ===========================================================================
@@ -25,10 +27,12 @@ data            data loaders (the ``data`` extra); ``jaxntk.experiments``: the f
 
 from jaxntk import (
     checkpoint,
+    distributed,
     divergence,
     fullbatch,
     gd,
     gd_sweep,
+    layout,
     losses,
     masks,
     metrics,
@@ -59,6 +63,7 @@ __all__ = [
     "CheckpointError",
     "DivergenceError",
     "checkpoint",
+    "distributed",
     "divergence",
     "fullbatch",
     "gd",
@@ -78,6 +83,7 @@ __all__ = [
     "ShallowReLU",
     "apply",
     "init_params",
+    "layout",
     "losses",
     "masks",
     "metrics",

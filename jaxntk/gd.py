@@ -26,7 +26,17 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxntk import _validate, divergence, fullbatch, losses, metrics, ntk, runner, steps
+from jaxntk import (
+    _validate,
+    distributed,
+    divergence,
+    fullbatch,
+    losses,
+    metrics,
+    ntk,
+    runner,
+    steps,
+)
 from jaxntk import checkpoint as checkpoint_io
 from jaxntk.model import apply
 
@@ -178,6 +188,9 @@ def train_gd(params: dict, x, y, cfg: GDConfig, *, node_scale=None, x_test=None,
     check_inputs(params, x, y, node_scale, x_test, y_test)
     factor, every = check_run(cfg, params, x, y, checkpoint, checkpoint_every, resume,
                               divergence_factor)  # fmt: skip
+    if not divergence.is_traced(params, x, y, node_scale, x_test, y_test):
+        distributed.check_same("train_gd", params=params, x=x, y=y, cfg=cfg,
+                               node_scale=node_scale, x_test=x_test, y_test=y_test)  # fmt: skip
     fingerprint = None
     if checkpoint is not None:
         fingerprint = {

@@ -14,7 +14,9 @@ to float rounding on jax 0.4.23 (one ulp in a logged risk), and to float roundin
 unbatched call (one ulp measured in float64). With a ``mesh`` whose axes include
 ``"runs"`` the runs are split over that axis (``shard_map``: each device trains its own runs, no
 collective); R is padded to a multiple of the axis size with copies of the last run, and the
-padding dropped from the results.
+padding dropped from the results. Over several processes (``jaxntk.distributed``) every process
+must pass the same inputs (checked: a ``ValueError`` on all of them otherwise), process 0 alone
+writes the checkpoint, and the results come back whole on every process.
 
 Example (4 configurations x 5 seeds of one width)::
 
@@ -34,11 +36,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxntk import _validate, divergence, gd, runner
+from jaxntk import _validate, distributed, divergence, gd, layout, runner
 from jaxntk import checkpoint as checkpoint_io
 from jaxntk.gd import GDConfig, GDHistory
 
-RUNS = "runs"  # the mesh axis the runs are split over
+RUNS = layout.RUNS  # the mesh axis the runs are split over
 
 
 def _shard_map():
@@ -123,6 +125,8 @@ def sweep_gd(params, x, y, cfg: GDConfig, *, node_scale=None, x_test=None, y_tes
     """
     _validate.instance("cfg", cfg, GDConfig, "jaxntk.GDConfig")
     runs = _num_runs(params, node_scale)
+    distributed.check_same("sweep_gd", params=params, x=x, y=y, cfg=cfg, node_scale=node_scale,
+                           x_test=x_test, y_test=y_test)  # fmt: skip
     params = params if params["w"].ndim == 3 else _per_run(params, runs)
     if node_scale is not None:
         node_scale = jnp.asarray(node_scale)
@@ -164,7 +168,8 @@ def sweep_gd(params, x, y, cfg: GDConfig, *, node_scale=None, x_test=None, y_tes
 
     def check(logs):
         risk = np.concatenate(
-            [np.asarray(first.train_risk)[:, None], np.asarray(logs.train_risk)], axis=1
+            [distributed.to_host(first.train_risk)[:, None], distributed.to_host(logs.train_risk)],
+            axis=1,
         )
         for r in range(runs):
             if divergence.first_bad(risk[r], factor) is None:
@@ -181,7 +186,8 @@ def sweep_gd(params, x, y, cfg: GDConfig, *, node_scale=None, x_test=None, y_tes
         resume=resume, check=None if factor is None else check, log_axis=1,
     )  # fmt: skip
     trained = {**batch["params"], "w": carry[0]}
-    return jax.tree_util.tree_map(lambda a: a[:runs], (trained, history_of(logs)))
+    out = distributed.whole((trained, history_of(logs)))  # complete on every process
+    return jax.tree_util.tree_map(lambda a: a[:runs], out)
 
 
 def _row(tree, r):

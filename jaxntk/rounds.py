@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxntk import _validate, losses, masks, model, steps
+from jaxntk import _validate, layout, losses, masks, model, steps
 
 PATHS = ("auto", "plain", "compact", "gram", "gram_compact")
 # Compact capacity: mean + this many binomial standard deviations (+1), rounded up to a multiple
@@ -69,7 +69,7 @@ class Plan(NamedTuple):
     loss: str
     path: str  # "plain", "compact", "gram" or "gram_compact" (resolved, never "auto")
     capacity: int  # neurons per surrogate in the compact paths (the width otherwise)
-    mesh: jax.sharding.Mesh | None = None  # shard the surrogate axis over mesh.axis_names[0]
+    mesh: jax.sharding.Mesh | None = None  # the runs and surrogates axes (``jaxntk.layout``)
     buckets: tuple[int, ...] = ()  # smaller compact capacities, ascending (``buckets``)
 
 
@@ -159,11 +159,23 @@ def masks_of_round(key, round_index, plan: Plan, width, keep_prob, num_valid, dt
 
 
 def _shard(array, plan: Plan):
-    """Place the leading (surrogate) axis on the mesh; the aggregation becomes a reduction."""
-    if plan.mesh is None:
+    """Place the leading (surrogate) axis on the mesh's surrogates axis; the aggregation becomes
+    a reduction. Under the batch's vmap (``_over_batch``) the runs axis is added in front."""
+    return _place(array, plan, layout.surrogates_axis(plan.mesh))
+
+
+def _place(array, plan: Plan, axis):
+    if axis is None:
         return array
-    spec = jax.sharding.PartitionSpec(plan.mesh.axis_names[0], *([None] * (array.ndim - 1)))
+    spec = jax.sharding.PartitionSpec(axis, *([None] * (array.ndim - 1)))
     return jax.lax.with_sharding_constraint(array, jax.sharding.NamedSharding(plan.mesh, spec))
+
+
+def _over_batch(fn, plan: Plan, in_axes=0):
+    """``jax.vmap(fn)`` over the batch of runs, split over the mesh's runs axis when it has one
+    (``spmd_axis_name``: every sharding inside gains that axis in front, so each device keeps
+    its own runs and no run crosses devices)."""
+    return jax.vmap(fn, in_axes=in_axes, spmd_axis_name=layout.runs_axis(plan.mesh))
 
 
 def _with_zero_slot(array, axis):
@@ -314,16 +326,16 @@ def run(runs: Run, x, y, plan: Plan, first_round=0):
 
     def one_round(carry, r):
         w, z = carry  # z: the pre-activations of w on the Gram paths (carried), else None
-        masks_r = jax.vmap(draw, in_axes=(0, None))(runs, r)  # (B, K_max, width)
+        masks_r = _over_batch(draw, plan, (0, None))(runs, r)  # (B, K_max, width)
         if plan.path == "plain":
-            w_new, loss, local = jax.vmap(_plain_round, in_axes=(0, 0, 0, None, None, None))(
+            w_new, loss, local = _over_batch(_plain_round, plan, (0, 0, 0, None, None, None))(
                 runs, w, masks_r, x, y, plan
             )
             z_new = None
         else:
 
             def fast(capacity):
-                return jax.vmap(_fast_round, in_axes=(0, 0, 0, 0) + (None,) * 5)(
+                return _over_batch(_fast_round, plan, (0, 0, 0, 0) + (None,) * 5)(
                     runs, w, z, masks_r, x, y, gram, plan, capacity
                 )
 
@@ -340,10 +352,12 @@ def run(runs: Run, x, y, plan: Plan, first_round=0):
         dead = jnp.mean(jnp.all(w_new == 0, axis=-1).astype(dtype), axis=-1)
         return (w_new, z_new), (loss, local, dead)
 
+    # Each device its own runs (the runs axis, if any); a sweep pads B to a multiple of it.
+    runs = jax.tree_util.tree_map(lambda a: _place(a, plan, layout.runs_axis(plan.mesh)), runs)
     w0 = runs.params["w"]
     z0 = None
     if gram is not None:  # the first round's pre-activations; later rounds update them
-        z0 = jax.vmap(lambda run_: model.preactivations(run_.params, x))(runs)
+        z0 = _over_batch(lambda run_: model.preactivations(run_.params, x), plan)(runs)
     round_index = jnp.arange(plan.num_rounds)
     round_index = round_index + jnp.asarray(first_round, round_index.dtype)
     (w, _), (loss, local, dead) = jax.lax.scan(one_round, (w0, z0), round_index)

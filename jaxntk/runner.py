@@ -17,7 +17,9 @@ The file stores the leaves of ``(state, logs)`` by position; their structure com
 caller's initial state and from ``jax.eval_shape`` of a chunk, and the fingerprint (the run's
 configuration and input digests) must match the caller's, else ``CheckpointError``.
 
-Every chunk's end bumps the stall watchdog's heartbeat (``jaxntk.watchdog.beat``).
+Every chunk's end bumps the stall watchdog's heartbeat (``jaxntk.watchdog.beat``). In a
+multi-process run (``jaxntk.distributed``) process 0 alone reads and writes the file, and hands
+what it read to the others; the logs and the saved state are gathered whole on every process.
 """
 
 from __future__ import annotations
@@ -30,11 +32,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxntk import checkpoint as checkpoint_io
-from jaxntk import watchdog
+from jaxntk import distributed, watchdog
 
 
 def _leaves(tree) -> dict:
-    return {str(i): np.asarray(leaf) for i, leaf in enumerate(jax.tree_util.tree_leaves(tree))}
+    leaves = jax.tree_util.tree_leaves(distributed.to_host(tree))
+    return {str(i): leaf for i, leaf in enumerate(leaves)}
 
 
 def _restore(flat: dict, like):
@@ -95,8 +98,14 @@ def run(
         return state, logs
     every = every or total
     done, parts = 0, []
-    if resume and os.path.exists(checkpoint):
-        tree, meta = checkpoint_io.load(checkpoint, fingerprint)
+    stored = None
+    if resume:  # process 0 decides and reads; every process continues from what it read
+        stored = distributed.on_writer(
+            lambda: checkpoint_io.load(checkpoint, fingerprint)
+            if os.path.exists(checkpoint) else None
+        )  # fmt: skip
+    if stored is not None:
+        tree, meta = stored
         done = meta["done"]
         state = _restore(tree.get("state", {}), state)
         shapes = jax.eval_shape(lambda s: advance(s, 0, done)[1], state)
@@ -104,11 +113,12 @@ def run(
     while not parts or done < total:  # a run of 0 units still writes its (empty) logs
         size = min(every, total - done)
         state, logs = advance(state, done, size)
-        parts = [_concatenate(parts + [jax.tree_util.tree_map(np.asarray, logs)], log_axis)]
+        parts = [_concatenate(parts + [distributed.to_host(logs)], log_axis)]
         done += size
         if check is not None:
             check(parts[0])
         saved = {"state": _leaves(state), "logs": _leaves(parts[0])}
-        checkpoint_io.save(checkpoint, saved, {**(fingerprint or {}), "done": done})
+        meta = {**(fingerprint or {}), "done": done}
+        distributed.on_writer(lambda s=saved, m=meta: checkpoint_io.save(checkpoint, s, m))
         watchdog.beat(f"runner: chunk done, {done}/{total} units")
     return state, parts[0]

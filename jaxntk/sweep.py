@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxntk import _validate, rounds
+from jaxntk import _validate, distributed, layout, rounds
 from jaxntk.train import MaskedConfig, MaskedHistory, _plan, check_mesh
 
 
@@ -67,7 +67,14 @@ def sweep_masked(keys, params: dict, x, y, cfg: MaskedConfig, *, num_subnets=Non
         is 1/K of the cell).
       lr: (G,) learning rates (default cfg.lr).
       node_scale: (G, width) base node scales, e.g. sqrt(lam) for a grid of gamma (default 1).
-      path, mesh: as in ``train_masked``.
+      path: as in ``train_masked``.
+      mesh: optional ``jax.sharding.Mesh`` (``jaxntk.layout``): the runs (seeds x cells) are
+        split over its ``"runs"`` axis (no collective; each group's runs padded to a multiple of
+        its size with copies of the last, dropped from the results), a round's surrogates over
+        its ``"surrogates"`` axis (``cfg.num_subnets`` a multiple of its size; one all-reduce per
+        round); either or both. A one-axis mesh with another name splits the surrogates. Over
+        several processes (``jaxntk.distributed``) every process must pass the same inputs
+        (checked) and the results come back whole on every process.
       pad: run every cell in one batch, K padded to the grid's largest with a validity mask and
         the compact capacity sized for the grid's largest keep probability. The default groups
         the cells by (K, capacity) instead, each group a batch of its own inside the same
@@ -91,6 +98,10 @@ def sweep_masked(keys, params: dict, x, y, cfg: MaskedConfig, *, num_subnets=Non
     out_dim = params["a"].shape[-1]
     _validate.model_data(jax.tree_util.tree_map(lambda a: a[0], params), x, y)
     check_mesh(mesh, cfg.num_subnets)
+    distributed.check_same("sweep_masked", keys=keys, params=params, x=x, y=y, cfg=cfg,
+                           num_subnets=num_subnets, keep_prob=keep_prob, lr=lr,
+                           node_scale=node_scale)  # fmt: skip
+    devices = layout.size(mesh, layout.runs_axis(mesh))
     pad = _validate.boolean("pad", pad)
 
     num_cells = _validate.grid_size(
@@ -141,17 +152,20 @@ def sweep_masked(keys, params: dict, x, y, cfg: MaskedConfig, *, num_subnets=Non
             path_g, n, in_dim, width, out_dim, cfg_g, max_xi, size * num_seeds, capacity
         )
         plans.append(_plan(cfg_g, path_g, capacity, mesh, sizes))
-        batches.append(
-            rounds.Run(
-                key=jnp.repeat(keys, size, axis=0),
-                params=jax.tree_util.tree_map(lambda a, r=size: jnp.repeat(a, r, 0), params),
-                **{
-                    name: jnp.tile(v[idx], (num_seeds,) + (1,) * (v.ndim - 1))
-                    for name, v in cells.items()
-                },
-            )
+        batch = rounds.Run(
+            key=jnp.repeat(keys, size, axis=0),
+            params=jax.tree_util.tree_map(lambda a, r=size: jnp.repeat(a, r, 0), params),
+            **{
+                name: jnp.tile(v[idx], (num_seeds,) + (1,) * (v.ndim - 1))
+                for name, v in cells.items()
+            },
         )
+        batches.append(_pad(batch, -(size * num_seeds) % devices))
     outputs = _program(tuple(batches), x, y, tuple(plans))
+    # Complete on every process, the runs axis's padding dropped.
+    outputs = distributed.whole(outputs)
+    sizes = [len(g[2]) * num_seeds for g in groups]
+    outputs = [jax.tree_util.tree_map(lambda a, r=r: a[:r], o) for o, r in zip(outputs, sizes)]
 
     # Back to (seeds, cells) in the caller's cell order.
     order = np.argsort(np.concatenate([idx for _, _, idx in groups]))
@@ -166,6 +180,15 @@ def sweep_masked(keys, params: dict, x, y, cfg: MaskedConfig, *, num_subnets=Non
     w_out = grid(*(o[0] for o in outputs))
     loss, local, dead = (grid(*(o[1][i] for o in outputs)) for i in range(3))
     return w_out, MaskedHistory(loss, local, dead)
+
+
+def _pad(batch: rounds.Run, count: int) -> rounds.Run:
+    """``batch`` with ``count`` copies of its last run appended (a whole number per device)."""
+    if not count:
+        return batch
+    return jax.tree_util.tree_map(
+        lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], count, axis=0)]), batch
+    )
 
 
 @functools.partial(jax.jit, static_argnames=("plans",))

@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxntk import _validate, divergence, losses, masks, rounds, runner
+from jaxntk import _validate, distributed, divergence, layout, losses, masks, rounds, runner
 from jaxntk import checkpoint as checkpoint_io
 
 
@@ -136,15 +136,17 @@ def _batched(*trees) -> bool:
 
 
 def check_mesh(mesh, num_subnets: int) -> None:
-    """A one-axis-or-more ``jax.sharding.Mesh`` whose first axis divides the surrogates."""
+    """A ``jax.sharding.Mesh`` (or None) whose surrogates axis (``jaxntk.layout``) divides the
+    surrogates."""
     if mesh is None:
         return
     _validate.instance("mesh", mesh, jax.sharding.Mesh, "jax.sharding.Mesh or None")
-    devices = mesh.shape[mesh.axis_names[0]]
+    axis = layout.surrogates_axis(mesh)
+    devices = layout.size(mesh, axis)
     if num_subnets % devices:
         raise ValueError(
             f"num_subnets={num_subnets} must be a multiple of the {devices} devices on mesh axis "
-            f"{mesh.axis_names[0]!r}: every device trains the same number of surrogates"
+            f"{axis!r}: every device trains the same number of surrogates"
         )
 
 
@@ -165,8 +167,10 @@ def train_masked(key, params: dict, x, y, cfg: MaskedConfig, *, node_scale=None,
         cheapest for the shapes); all give the same numbers up to float rounding (see
         ``jaxntk.rounds``).
       mesh: optional ``jax.sharding.Mesh``: the surrogates of a round are split over the
-        devices of its first axis (``num_subnets`` a multiple of their number) and the
-        aggregation becomes a cross-device reduction.
+        devices of its ``"surrogates"`` axis, or of the only axis of a one-axis mesh
+        (``jaxntk.layout``; ``num_subnets`` a multiple of their number), and the aggregation
+        becomes a cross-device reduction. Over several processes (``jaxntk.distributed``) every
+        process must pass the same inputs (checked) and process 0 alone writes the checkpoint.
       checkpoint: optional path of a ``.npz`` checkpoint (``jaxntk.checkpoint``): the rounds run
         in chunks of ``checkpoint_every`` (one compiled chunk, reused), and after every chunk the
         state (weights, rounds done, history so far; the key and inputs as a fingerprint) is
@@ -191,9 +195,11 @@ def train_masked(key, params: dict, x, y, cfg: MaskedConfig, *, node_scale=None,
     _validate.model_data(params, x, y, node_scale)
     check_mesh(mesh, cfg.num_subnets)
     factor = divergence.factor(divergence_factor)
-    every = _validate.checkpointing(
-        checkpoint, checkpoint_every, resume, traced=divergence.is_traced(key, params, x, y)
-    )
+    traced = divergence.is_traced(key, params, x, y)
+    every = _validate.checkpointing(checkpoint, checkpoint_every, resume, traced=traced)
+    if not divergence.is_traced(node_scale, traced):
+        distributed.check_same("train_masked", key=key, params=params, x=x, y=y, cfg=cfg,
+                               node_scale=node_scale)  # fmt: skip
     n, in_dim = x.shape
     width, out_dim = params["a"].shape
     path, capacity = rounds.resolve(
@@ -242,7 +248,7 @@ def train_masked(key, params: dict, x, y, cfg: MaskedConfig, *, node_scale=None,
         fingerprint=fingerprint, resume=resume, check=None if factor is None else check,
         log_axis=1,
     )  # fmt: skip
-    return {**params, "w": w[0]}, history_of(logs)
+    return distributed.whole(({**params, "w": w[0]}, history_of(logs)))
 
 
 def _cut(history: MaskedHistory, i: int) -> MaskedHistory:
